@@ -1,0 +1,268 @@
+"""Nested, frozen, validated configuration.
+
+Defaults are WebGLM's published settings where the paper or code states one
+(10 search results, 5 s per page, top-5 references, ...). Settings come from, in
+increasing priority: defaults, a TOML file, ``WEBGLM_<SECTION>__<FIELD>``
+environment variables, then explicit overrides (CLI flags), e.g.::
+
+    cfg = load_config("webglm.toml", overrides={"rank.top_k": 3})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+
+def _check(cond: bool, section: str, msg: str) -> None:
+    if not cond:
+        raise ConfigError(f"invalid [{section}] setting: {msg}")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    """Web search. ``engine`` is a registry name or ``auto`` (failover over ``engines``)."""
+
+    engine: str = "auto"
+    engines: tuple[str, ...] = ("searxng", "brave", "serpapi", "duckduckgo")
+    k: int = 10  # WebGLM asks for ~10 results
+    fuse: bool = False  # reciprocal-rank fusion of all engines that answer
+    timeout: float = 5.0
+    searxng_url: str = ""  # falls back to $SEARXNG_URL
+    brave_url: str = "https://api.search.brave.com/res/v1/web/search"
+    serpapi_url: str = "https://serpapi.com/search.json"
+    duckduckgo_url: str = "https://html.duckduckgo.com/html/"
+    keep_snippets: bool = True  # snippets become fallback passages for failed pages
+
+    def __post_init__(self) -> None:
+        _check(self.k >= 1, "search", "k must be >= 1")
+        _check(self.timeout > 0, "search", "timeout must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    """Fetching untrusted URLs (see docs/security.md)."""
+
+    page_timeout: float = 5.0  # WebGLM: 5 s per page
+    stage_budget: float = 3.0  # seconds after the first page arrives
+    total_timeout: float = 10.0  # WebGLM: 10 s cap for the whole stage
+    max_bytes: int = 5 * 1024 * 1024
+    max_decompressed_bytes: int = 20 * 1024 * 1024
+    max_redirects: int = 5
+    concurrency: int = 16
+    per_host: int = 4
+    retries: int = 1
+    allow_hosts: tuple[str, ...] = ()  # "host" or "host:port" exempt from the public-address rule
+    allowed_ports: tuple[int, ...] = (80, 443)
+    user_agent: str = "webglm/0.1 (+https://github.com/webglm/webglm)"
+    robots: bool = False
+    extract_timeout: float = 2.0
+
+    def __post_init__(self) -> None:
+        _check(self.page_timeout > 0, "fetch", "page_timeout must be > 0")
+        _check(self.max_bytes > 0, "fetch", "max_bytes must be > 0")
+        _check(0 <= self.max_redirects <= 20, "fetch", "max_redirects must be in 0..20")
+        _check(self.concurrency >= 1 and self.per_host >= 1, "fetch", "concurrency must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkConfig:
+    """Splitting extracted text into passages."""
+
+    mode: str = "tokens"  # "tokens" | "webglm-compat"
+    max_tokens: int = 100
+    overlap_tokens: int = 20
+    min_chars: int = 50  # WebGLM drops lines shorter than 50 chars (compat mode)
+    max_chars: int = 1200  # WebGLM cuts lines longer than 1200 chars (compat mode)
+    per_url_cap: int = 30
+    dedup: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.mode in ("tokens", "webglm-compat"), "chunk", f"unknown mode {self.mode!r}")
+        _check(self.max_tokens >= 8, "chunk", "max_tokens must be >= 8")
+        _check(0 <= self.overlap_tokens < self.max_tokens, "chunk", "overlap_tokens must be in [0, max_tokens)")
+
+
+@dataclass(frozen=True, slots=True)
+class RankConfig:
+    """Passage ranking (the Contriever stage)."""
+
+    encoder: str = "sentence-transformers"  # "sentence-transformers" | "contriever" | "hash"
+    model: str = ""  # model path; empty = packaged all-MiniLM-L6-v2
+    query_model: str = ""  # contriever: separate query encoder path
+    quantize: str = "auto"  # "auto" | "int8" | "none"
+    similarity: str = "cosine"  # "dot" (Contriever) | "cosine"
+    top_k: int = 5  # WebGLM keeps the top 5 references
+    prefilter: int = 64  # BM25 candidates handed to the dense encoder
+    dense_weight: float = 0.5  # fusion weight of the dense score
+    mmr_lambda: float = 0.8  # 1.0 disables diversity
+    per_url_cap: int = 2
+    min_score: float = 0.15  # abstain when the best fused score is below this
+    batch_size: int = 32
+    cache_size: int = 50_000  # embeddings kept in the in-memory cache
+
+    def __post_init__(self) -> None:
+        _check(self.quantize in ("auto", "int8", "none"), "rank", f"unknown quantize {self.quantize!r}")
+        _check(self.similarity in ("dot", "cosine"), "rank", f"unknown similarity {self.similarity!r}")
+        _check(self.top_k >= 1, "rank", "top_k must be >= 1")
+        _check(0.0 <= self.dense_weight <= 1.0, "rank", "dense_weight must be in [0, 1]")
+        _check(0.0 <= self.mmr_lambda <= 1.0, "rank", "mmr_lambda must be in [0, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateConfig:
+    """Answer generation."""
+
+    backend: str = "llamacpp"  # "llamacpp" | "transformers" | "openai" | "echo"
+    model: str = ""  # path / name; empty = packaged SmolLM2-135M-Instruct GGUF
+    template: str = "auto"  # prompt template name, see webglm/generator/templates
+    few_shot: int = 1
+    max_new_tokens: int = 200
+    temperature: float = 0.0  # greedy for one candidate
+    sample_temperature: float = 0.7  # used when n > 1
+    top_p: float = 0.9
+    n_ctx: int = 2048
+    n_threads: int = 0  # 0 = all cores
+    gpu_layers: int = 0
+    seed: int = 0
+    quantize: str = "none"  # transformers: "none" | "8bit" | "4bit"
+    dtype: str = "auto"  # transformers: "auto" | "float32" | "float16" | "bfloat16"
+    base_url: str = ""  # openai backend; falls back to $OPENAI_BASE_URL
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = 120.0
+    correct_citations: bool = True
+    citation_threshold: float = 0.75  # WebGLM: ROUGE-1 precision needed to keep a citation
+    cited_bonus: float = 0.3  # WebGLM: bonus for references the model itself cited
+
+    def __post_init__(self) -> None:
+        _check(self.max_new_tokens >= 1, "generate", "max_new_tokens must be >= 1")
+        _check(0.0 < self.top_p <= 1.0, "generate", "top_p must be in (0, 1]")
+        _check(self.n_ctx >= 256, "generate", "n_ctx must be >= 256")
+        _check(self.quantize in ("none", "8bit", "4bit"), "generate", f"unknown quantize {self.quantize!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ScorerConfig:
+    """Best-of-n selection with the preference reward model."""
+
+    candidates: int = 1
+    model: str = ""  # path to a trained scorer; empty = the one shipped in webglm/data
+    reward_weight: float = 1.0
+    citation_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.candidates <= 16, "scorer", "candidates must be in 1..16")
+
+
+@dataclass(frozen=True, slots=True)
+class WebGLMConfig:
+    """All settings of a :class:`webglm.WebGLM` pipeline."""
+
+    search: SearchConfig = field(default_factory=SearchConfig)
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    chunk: ChunkConfig = field(default_factory=ChunkConfig)
+    rank: RankConfig = field(default_factory=RankConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    cache_dir: str = ""  # empty = $WEBGLM_CACHE or ~/.cache/webglm
+
+    def resolved_cache_dir(self) -> Path:
+        base = self.cache_dir or os.environ.get("WEBGLM_CACHE") or "~/.cache/webglm"
+        return Path(base).expanduser()
+
+
+# --- loading ----------------------------------------------------------------
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Convert TOML / env / CLI values into the field's declared type."""
+    origin = typing.get_origin(tp)
+    try:
+        if tp is bool:
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if tp in (int, float, str):
+            if tp is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return tp(value)
+        if origin is tuple:
+            (inner, *_rest) = typing.get_args(tp)
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(_coerce(inner, v.strip() if isinstance(v, str) else v, where) for v in items if v != "")
+    except (TypeError, ValueError):
+        raise ConfigError(f"invalid value {value!r} for {where}", hint=f"expected {getattr(tp, '__name__', tp)}") from None
+    return value
+
+
+def _apply(cfg: Any, dotted: str, value: Any) -> Any:
+    head, _, rest = dotted.partition(".")
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    if head not in fields:
+        known = ", ".join(sorted(fields))
+        raise ConfigError(f"unknown setting {dotted!r} in {type(cfg).__name__}", hint=f"known: {known}")
+    current = getattr(cfg, head)
+    if rest:
+        if not dataclasses.is_dataclass(current):
+            raise ConfigError(f"setting {head!r} has no sub-settings (got {dotted!r})")
+        return dataclasses.replace(cfg, **{head: _apply(current, rest, value)})
+    if dataclasses.is_dataclass(current):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"section [{head}] must be a table")
+        for key, sub in value.items():
+            current = _apply(current, key, sub)
+        return dataclasses.replace(cfg, **{head: current})
+    hints = typing.get_type_hints(type(cfg))
+    return dataclasses.replace(cfg, **{head: _coerce(hints[head], value, dotted)})
+
+
+def apply_overrides(cfg: WebGLMConfig, overrides: Mapping[str, Any]) -> WebGLMConfig:
+    """Return ``cfg`` with dotted-key overrides applied (``{"rank.top_k": 3}``)."""
+    for key, value in overrides.items():
+        if value is not None:
+            cfg = _apply(cfg, key, value)
+    return cfg
+
+
+def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``WEBGLM_RANK__TOP_K=3`` -> ``{"rank.top_k": "3"}``."""
+    environ = os.environ if environ is None else environ
+    out = {}
+    for key, value in environ.items():
+        if key.startswith("WEBGLM_") and "__" in key:
+            out[key[len("WEBGLM_"):].lower().replace("__", ".")] = value
+    return out
+
+
+def load_config(
+    path: str | os.PathLike | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> WebGLMConfig:
+    """Build a config from defaults, a TOML file, the environment and overrides."""
+    cfg = WebGLMConfig()
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}", hint="pass an existing TOML file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+        for key, value in data.items():
+            cfg = _apply(cfg, key, value)
+    cfg = apply_overrides(cfg, env_overrides(environ))
+    return apply_overrides(cfg, overrides or {})

@@ -1,0 +1,1 @@
+"""webglm.generator"""

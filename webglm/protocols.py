@@ -1,0 +1,60 @@
+"""The small protocols each backend implements. Fakes live in :mod:`webglm.testing`.
+
+Importing this module does not import torch, numpy-heavy model code or httpx.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+
+from .types import Candidate, Page, PassageKind, SearchHit
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+
+@runtime_checkable
+class SearchEngine(Protocol):
+    """A web (or local) search provider."""
+
+    name: str
+
+    async def search(self, query: str, k: int) -> list[SearchHit]:
+        """Return up to ``k`` hits, best first. Raise ``SearchError`` on failure."""
+        ...
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into dense vectors (float32, shape ``(len(texts), dim)``)."""
+
+    model_id: str
+
+    def encode(self, texts: Sequence[str], kind: PassageKind) -> "np.ndarray":
+        ...
+
+
+@runtime_checkable
+class RewardModel(Protocol):
+    """Scores answers to a question; higher is more preferred by people."""
+
+    model_id: str
+
+    def score(self, question: str, answers: Sequence[str]) -> list[float]:
+        ...
+
+
+@runtime_checkable
+class PageStore(Protocol):
+    """A cache of fetched pages and search results (record / replay runs)."""
+
+    def get_page(self, url: str) -> Page | None: ...
+
+    def put_page(self, page: Page) -> None: ...
+
+    def get_hits(self, engine: str, query: str) -> list[SearchHit] | None: ...
+
+    def put_hits(self, engine: str, query: str, hits: Sequence[SearchHit]) -> None: ...
+
+
+__all__ = ["SearchEngine", "Encoder", "RewardModel", "PageStore", "Candidate"]
