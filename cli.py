@@ -1,0 +1,262 @@
+"""The ``webglm`` command line: a thin layer over the public API.
+
+User errors (bad input, missing files, unknown settings) print one line on
+stderr and exit with status 2; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from webglm.config import WebGLMConfig, load_config
+from webglm.errors import ConfigError, WebGLMError
+
+app = typer.Typer(
+    help="webglm: web-enhanced question answering with cited answers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+index_app = typer.Typer(help="Build and inspect local corpus indexes.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+EXIT_USER_ERROR = 2
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn webglm errors into one stderr line and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except WebGLMError as exc:
+            _err(f"error: {exc}")
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except KeyboardInterrupt:
+            _err("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    if quiet:
+        return lambda msg: None
+    return lambda msg: _err(f"webglm: {msg}")
+
+
+def parse_sets(items: list[str] | None) -> dict[str, str]:
+    """``--set rank.top_k=3`` pairs into a dotted-key dict."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}", hint="e.g. --set rank.top_k=3")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def build_config(config_file: Optional[Path], sets: list[str] | None, **flags: Any) -> WebGLMConfig:
+    """Defaults < TOML file < environment < --set < dedicated flags."""
+    overrides: dict[str, Any] = parse_sets(sets)
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    return load_config(config_file, overrides=overrides)
+
+
+# --- formatting ----------------------------------------------------------------
+
+
+def format_references(answer) -> str:
+    lines = []
+    for ref in answer.references:
+        p = ref.passage
+        title = p.title or p.url
+        lines.append(f"[{ref.index}] {title}  <{p.url}>")
+        snippet = " ".join(p.text.split())
+        lines.append(textwrap.indent(textwrap.shorten(snippet, 220, placeholder=" …"), "    "))
+    return "\n".join(lines)
+
+
+def format_timings(answer) -> str:
+    order = ["search", "fetch", "extract", "retrieve", "rank", "first_token", "generate", "score", "total"]
+    t = answer.trace.timings
+    parts = [f"{k} {t[k]:.2f}s" for k in order if k in t]
+    parts += [f"{k} {v:.2f}s" for k, v in t.items() if k not in order]
+    return "timings: " + " · ".join(parts)
+
+
+def format_answer(answer, *, with_text: bool = True) -> str:
+    out = []
+    if with_text:
+        out.append(answer.text.strip())
+    if answer.references:
+        out += ["", "References:", format_references(answer)]
+    if len(answer.candidates) > 1:
+        out += ["", "Candidates (best first):"]
+        for i, s in enumerate(answer.candidates, 1):
+            text = textwrap.shorten(" ".join(s.candidate.text.split()), 160, placeholder=" …")
+            out.append(f"  {i}. total {s.total:+.3f} (reward {s.reward:+.3f}, citations {s.citation_score:.2f}) {text}")
+    fails = answer.trace.failures
+    if fails:
+        out += ["", f"{len(fails)} item(s) failed: " + "; ".join(f"{f.kind} {f.url}".strip() for f in fails[:5])
+                + (" …" if len(fails) > 5 else "")]
+    out += ["", format_timings(answer)]
+    return "\n".join(out)
+
+
+# --- ask ------------------------------------------------------------------------
+
+
+def _no_source_help() -> str:
+    return (
+        "no search source configured. Either ask a local corpus: webglm ask --corpus docs \"...\" "
+        "(any folder of .md/.txt/.html files), or configure a web engine: set SEARXNG_URL (self-hosted "
+        "SearXNG), BRAVE_API_KEY or SERPAPI_API_KEY, or pass --engine duckduckgo"
+    )
+
+
+async def _stream_to_terminal(glm, question: str) -> Any:
+    from webglm.types import FinalEvent, ReferencesReady, TokenEvent
+
+    final = None
+    async for event in glm.stream(question):
+        if isinstance(event, ReferencesReady):
+            _err(f"webglm: {len(event.references)} references ready")
+        elif isinstance(event, TokenEvent) and event.candidate == 0:
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, FinalEvent):
+            final = event.answer
+    await glm.aclose()
+    sys.stdout.write("\n")
+    return final
+
+
+@app.command()
+@handle_errors
+def ask(
+    question: str = typer.Argument(..., help="The question to answer."),
+    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Local corpus: a folder of documents, an index dir, or 'docs'."),
+    engine: Optional[str] = typer.Option(None, "--engine", "-e", help="Web search engine: auto, searxng, brave, serpapi, duckduckgo."),
+    allow_host: Optional[list[str]] = typer.Option(None, "--allow-host", help="HOST[:PORT] exempt from the public-address rule (repeatable)."),
+    candidates: Optional[int] = typer.Option(None, "--candidates", "-n", help="Generate N candidates and pick the best with the scorer."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Number of references (default 5)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Generator backend: llamacpp, transformers, openai, echo."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Generator model path or name."),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens"),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole Answer (with trace) as JSON."),
+    stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Print tokens as they come (default: on a terminal)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="TOML config file."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help="Override any setting: --set rank.top_k=3"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages on stderr."),
+) -> None:
+    """Answer a question with citations, from a local corpus or the web."""
+    from webglm.pipeline import WebGLM, validate_question
+
+    question = validate_question(question)
+    flags = {"search.engine": engine, "scorer.candidates": candidates, "rank.top_k": top_k,
+             "generate.backend": backend, "generate.model": model, "generate.max_new_tokens": max_new_tokens}
+    if allow_host:
+        flags["fetch.allow_hosts"] = tuple(allow_host)
+    cfg = build_config(config_file, sets, **flags)
+    if corpus is None:
+        from webglm.retriever import configured_engines
+
+        if cfg.search.engine == "auto" and not configured_engines(cfg.search, os.environ):
+            raise ConfigError(_no_source_help())
+    glm = WebGLM(cfg, corpus=corpus, progress=_progress(quiet))
+    glm.load()
+    if stream is None:
+        stream = sys.stdout.isatty() and not as_json
+    if stream and not as_json:
+        answer = asyncio.run(_stream_to_terminal(glm, question))
+        typer.echo(format_answer(answer, with_text=answer.abstained))
+        return
+    answer = glm.answer(question)
+    if as_json:
+        from webglm.types import to_json
+
+        typer.echo(to_json(answer, indent=2))
+    else:
+        typer.echo(format_answer(answer))
+
+
+# --- index ----------------------------------------------------------------------
+
+
+@index_app.command("build")
+@handle_errors
+def index_build(
+    sources: list[str] = typer.Argument(..., help="Folders or files of .md/.txt/.html documents."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory to write the index to."),
+    config_file: Optional[Path] = typer.Option(None, "--config"),
+    sets: Optional[list[str]] = typer.Option(None, "--set"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Index documents into a directory usable with `webglm ask --corpus DIR`."""
+    from webglm.contriever import make_encoder
+    from webglm.corpus import build_index
+
+    cfg = build_config(config_file, sets)
+    progress = _progress(quiet)
+    encoder = make_encoder(cfg.rank)
+    progress(f"loading encoder {encoder.model_id}")
+    if hasattr(encoder, "load"):
+        encoder.load()
+    opened = build_index(sources, encoder, cfg, out=out, progress=progress)
+    for f in opened.failures:
+        _err(f"skipped {f.url}: {f.detail}")
+    typer.echo(f"indexed {len(opened.index)} passages from {opened.files_read} files "
+               f"({len(opened.failures)} skipped) into {out}")
+
+
+@index_app.command("info")
+@handle_errors
+def index_info(path: Path = typer.Argument(..., help="An index directory.")) -> None:
+    """Print an index's metadata."""
+    from webglm.contriever import is_index_dir
+    from webglm.errors import CorpusError
+
+    meta = path / "meta.json"
+    if not is_index_dir(path) or not meta.is_file():
+        raise CorpusError(f"not an index directory: {path}", hint="create one with 'webglm index build'")
+    typer.echo(json.dumps(json.loads(meta.read_text()), indent=2))
+
+
+@app.command()
+@handle_errors
+def serve(
+    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Serve answers from a local corpus."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    config_file: Optional[Path] = typer.Option(None, "--config"),
+    sets: Optional[list[str]] = typer.Option(None, "--set"),
+) -> None:
+    """Serve the pipeline over HTTP: POST /v1/ask, POST /v1/ask/stream, GET /health."""
+    from webglm.pipeline import WebGLM
+    from webglm.serve import serve as run_server
+
+    cfg = build_config(config_file, sets)
+    run_server(WebGLM(cfg, corpus=corpus, progress=_progress(False)), host=host, port=port)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,105 @@
+"""The CLI end to end: real corpus indexing, ranking and generation through `webglm ask`."""
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from webglm.types import answer_from_json
+
+FAST = ["--set", "rank.encoder=hash", "--backend", "echo", "-q"]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    d = tmp_path / "corpus"
+    d.mkdir()
+    (d / "tea.md").write_text(
+        "# Green tea\n\nGreen tea is made from leaves that are steamed or pan-fired soon after picking, "
+        "which stops oxidation and keeps the leaves green.\n\nSencha is the most popular green tea in Japan.\n")
+    (d / "coffee.txt").write_text(
+        "Coffee beans are the roasted seeds of the coffee plant. Arabica and robusta are the two main species "
+        "grown for the coffee trade.\n")
+    (d / "page.html").write_text("<html><head><title>Volcanoes</title></head><body><p>Volcanoes erupt when "
+                                 "magma rises through cracks in the crust of the Earth and escapes.</p></body></html>")
+    (d / "blob.bin").write_bytes(bytes(range(256)) * 20)
+    return d
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("WEBGLM_CACHE", str(tmp_path / "cache"))
+    for var in ("SEARXNG_URL", "BRAVE_API_KEY", "SERPAPI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def run(*args):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_ask_corpus_prints_cited_answer(corpus, env):
+    res = run("ask", "How is green tea made?", "--corpus", str(corpus), *FAST)
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    answer_text, refs = out.split("References:", 1)
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer_text)}
+    listed = {int(n) for n in re.findall(r"^\[(\d+)\]", refs, re.M)}
+    assert cited and cited <= listed
+    assert "steamed" in out
+    assert "timings:" in out
+
+
+def test_ask_json_round_trips(corpus, env):
+    res = run("ask", "What are the two main coffee species?", "--corpus", str(corpus), "--json", *FAST)
+    assert res.exit_code == 0, res.output
+    answer = answer_from_json(res.stdout)
+    assert answer.question == "What are the two main coffee species?"
+    assert answer.references and set(answer.citations) <= {r.index for r in answer.references}
+    assert "rank" in answer.trace.timings and "generate" in answer.trace.timings
+    # the binary file was skipped and recorded, not fatal
+    assert any("blob.bin" in f.url for f in answer.trace.failures) or json.loads(res.stdout)
+
+
+def test_index_build_then_ask_index(corpus, env, tmp_path):
+    out = tmp_path / "idx"
+    res = run("index", "build", str(corpus), "--out", str(out), "--set", "rank.encoder=hash", "-q")
+    assert res.exit_code == 0, res.output
+    assert "skipped" in res.stdout
+    res = run("ask", "What stops oxidation of tea leaves?", "--corpus", str(out), *FAST)
+    assert res.exit_code == 0, res.output
+    assert "[1]" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["ask", "   "], "empty"),
+        (["ask", "q?", "--corpus", "/nonexistent/dir"], "not found"),
+        (["ask", "q?", "--set", "rank.top_k"], "KEY=VALUE"),
+        (["ask", "q?", "--set", "rank.bogus=1"], "unknown setting"),
+        (["ask", "q?"], "--corpus"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(args, needle, env):
+    res = run(*args, *FAST)
+    assert res.exit_code == 2, res.output
+    assert needle in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_corpus_without_readable_files(tmp_path, env):
+    d = tmp_path / "empty"
+    d.mkdir()
+    (d / "x.bin").write_bytes(b"\x00\x01\x02" * 100)
+    res = run("ask", "anything?", "--corpus", str(d), *FAST)
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
+
+
+def test_missing_model_file(corpus, env):
+    res = run("ask", "q?", "--corpus", str(corpus), "--set", "rank.encoder=hash",
+              "--backend", "llamacpp", "--model", "/nonexistent/model.gguf", "-q")
+    assert res.exit_code == 2
+    assert "model.gguf" in res.stderr

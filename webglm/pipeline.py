@@ -1,0 +1,377 @@
+"""The WebGLM pipeline: retrieve -> rank -> generate -> score.
+
+``WebGLM`` wires the stages together through the frozen types in
+:mod:`webglm.types`. It owns the HTTP clients, loads models on first use (or in
+:meth:`WebGLM.load`), keeps per-item failures as data in the :class:`Trace`, and
+only raises for whole-stage failures and bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+from typing import AsyncIterator, Callable, Sequence
+
+from .config import WebGLMConfig
+from .errors import ConfigError, InputError
+from .types import (
+    Answer,
+    Candidate,
+    CandidateDone,
+    Event,
+    Failure,
+    FinalEvent,
+    Reference,
+    ReferencesReady,
+    ScoredAnswer,
+    TokenEvent,
+    Trace,
+)
+
+ABSTAIN_TEXT = (
+    "I found no supporting evidence for this question in the retrieved sources, "
+    "so I will not answer it."
+)
+MAX_QUESTION_CHARS = 2000
+
+
+def validate_question(question: str) -> str:
+    """Normalise whitespace; reject empty or absurdly long questions."""
+    if not isinstance(question, str):
+        raise InputError(f"question must be a string, got {type(question).__name__}")
+    q = " ".join(question.split())
+    if not q:
+        raise InputError("the question is empty", hint="ask something, e.g. webglm ask \"What is WebGLM?\"")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question is {len(q)} characters long", hint=f"keep it under {MAX_QUESTION_CHARS}")
+    return q
+
+
+class _TraceBuilder:
+    """Mutable collector turned into a frozen Trace at the end of a request."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.failures: list[Failure] = []
+        self.counters: dict[str, float] = {}
+        self.events: list[str] = []
+        self.models: dict[str, str] = {}
+        self.budgets: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def timed(self, stage: str) -> "_Timer":
+        return _Timer(self, stage)
+
+    def freeze(self) -> Trace:
+        self.timings["total"] = time.perf_counter() - self._start
+        return Trace(dict(self.timings), tuple(self.failures), dict(self.budgets), dict(self.models),
+                     dict(self.counters), tuple(self.events))
+
+
+class _Timer:
+    def __init__(self, builder: _TraceBuilder, stage: str) -> None:
+        self.builder, self.stage = builder, stage
+
+    def __enter__(self) -> "_Timer":
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.perf_counter() - self.t0
+        self.builder.timings[self.stage] = self.builder.timings.get(self.stage, 0.0) + elapsed
+
+
+class WebGLM:
+    """Answer questions with cited answers from the web or a local corpus.
+
+    >>> glm = WebGLM(corpus="docs")            # doctest: +SKIP
+    >>> print(glm.answer("How does webglm rank passages?").text)  # doctest: +SKIP
+
+    Every collaborator can be injected (``engine``, ``encoder``, ``backend``,
+    ``reward_model``); what is not injected is built from ``config`` on first use.
+    """
+
+    def __init__(
+        self,
+        config: WebGLMConfig | None = None,
+        *,
+        corpus: str | os.PathLike | None = None,
+        engine=None,
+        encoder=None,
+        backend=None,
+        reward_model=None,
+        page_store=None,
+        replay: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config or WebGLMConfig()
+        self.corpus_path = corpus
+        self._engine = engine
+        self._encoder = encoder
+        self._backend = backend
+        self._reward_model = reward_model
+        self.page_store = page_store
+        self.replay = replay
+        self.progress = progress or (lambda msg: None)
+        self._corpus = None
+        self._ranker = None
+        self._writer = None
+        self._clients = None
+        self._retriever = None
+        self.load_seconds: dict[str, float] = {}
+
+    # --- loading --------------------------------------------------------------
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from .contriever import make_encoder
+
+            self._encoder = make_encoder(self.config.rank)
+        return self._encoder
+
+    def _load_encoder(self) -> None:
+        if "encoder" in self.load_seconds:
+            return
+        t0 = time.perf_counter()
+        self.progress(f"loading encoder {getattr(self.encoder, 'model_id', '')}")
+        if hasattr(self.encoder, "load"):
+            self.encoder.load()
+        self.load_seconds["encoder"] = time.perf_counter() - t0
+
+    @property
+    def writer(self):
+        if self._writer is None:
+            from .generator import AnswerWriter, make_backend
+
+            backend = self._backend if self._backend is not None else make_backend(self.config.generate)
+            self._writer = AnswerWriter(backend, self.config.generate)
+        return self._writer
+
+    def _load_writer(self) -> None:
+        if "generator" in self.load_seconds:
+            return
+        t0 = time.perf_counter()
+        self.progress(f"loading generator {getattr(self.writer, 'model_id', '')}")
+        self.writer.load()
+        self.load_seconds["generator"] = time.perf_counter() - t0
+
+    @property
+    def reward_model(self):
+        if self._reward_model is None:
+            from .scorer import load_reward_model
+
+            self._reward_model = load_reward_model(self.config.scorer)
+        return self._reward_model
+
+    def _load_corpus(self) -> None:
+        if self._corpus is not None or self.corpus_path is None:
+            return
+        from .corpus import open_corpus
+
+        self._load_encoder()
+        t0 = time.perf_counter()
+        self._corpus = open_corpus(self.corpus_path, self.encoder, self.config, progress=self.progress)
+        self.load_seconds["corpus"] = time.perf_counter() - t0
+
+    def load(self) -> "WebGLM":
+        """Load every model and open the corpus now (otherwise done on first use)."""
+        self._load_encoder()
+        self._load_corpus()
+        self._load_writer()
+        if self.config.scorer.candidates > 1:
+            t0 = time.perf_counter()
+            if hasattr(self.reward_model, "load"):
+                self.reward_model.load()
+            self.load_seconds["scorer"] = time.perf_counter() - t0
+        return self
+
+    # --- retrieval --------------------------------------------------------------
+
+    def _web_retriever(self):
+        if self._retriever is None:
+            from .retriever import WebRetriever, make_clients, make_engine
+
+            cfg = self.config
+            self._clients = make_clients(cfg.fetch, cfg.search)
+            engine = self._engine or make_engine(cfg.search.engine, cfg.search, self._clients[0])
+            kwargs = {"page_store": self.page_store}
+            if self.replay:
+                kwargs["replay"] = True
+            self._retriever = WebRetriever(cfg.search, cfg.fetch, cfg.chunk, engine=engine,
+                                           fetch_client=self._clients[1], **kwargs)
+        return self._retriever
+
+    async def _references(self, question: str, tb: _TraceBuilder) -> tuple[tuple[Reference, ...], bool]:
+        """Retrieve passages and rank them into numbered references."""
+        if self.corpus_path is not None:
+            await asyncio.to_thread(self._load_corpus)
+            opened = self._corpus
+            tb.failures.extend(opened.failures)
+            tb.models["encoder"] = getattr(self.encoder, "model_id", "")
+            with tb.timed("rank"):
+                ranking = await asyncio.to_thread(opened.index.rank, question, self.config.rank)
+            tb.counters["passages"] = float(len(opened.index))
+        else:
+            retriever = self._web_retriever()
+            retrieval = await retriever.retrieve(question)
+            tb.timings.update(retrieval.timings)
+            tb.failures.extend(retrieval.failures)
+            tb.events.extend(retrieval.events)
+            tb.counters["hits"] = float(len(retrieval.hits))
+            tb.counters["passages"] = float(len(retrieval.passages))
+            tb.counters["pages_failed"] = float(sum(1 for f in retrieval.failures if f.stage == "fetch"))
+            tb.counters["pages_fetched"] = float(len({p.url for p in retrieval.passages if p.source == "web"}))
+            tb.budgets.update(page_timeout=self.config.fetch.page_timeout,
+                              stage_budget=self.config.fetch.stage_budget)
+            if not retrieval.passages:
+                return (), True
+            await asyncio.to_thread(self._load_encoder)
+            tb.models["encoder"] = getattr(self.encoder, "model_id", "")
+            if self._ranker is None:
+                from .contriever import Ranker
+
+                self._ranker = Ranker(self.encoder, self.config.rank)
+            with tb.timed("rank"):
+                ranking = await asyncio.to_thread(self._ranker.rank, question, retrieval.passages)
+        for key, value in getattr(ranking, "counters", {}).items():
+            tb.counters[f"rank_{key}"] = float(value)
+        tb.counters["references"] = float(len(ranking.references))
+        return tuple(ranking.references), bool(ranking.abstained or not ranking.references)
+
+    # --- generation and selection -----------------------------------------------
+
+    def _select(self, question: str, candidates: Sequence[Candidate], tb: _TraceBuilder) -> list[ScoredAnswer]:
+        if len(candidates) == 1:
+            c = candidates[0]
+            return [ScoredAnswer(c, 0.0, c.citation_precision or 0.0, 0.0)]
+        from .scorer import select_best
+
+        tb.models["scorer"] = getattr(self.reward_model, "model_id", "")
+        with tb.timed("score"):
+            return list(select_best(question, candidates, self.reward_model, self.config.scorer))
+
+    def _finish(self, question: str, refs: tuple[Reference, ...], scored: list[ScoredAnswer],
+                tb: _TraceBuilder) -> Answer:
+        best = scored[0].candidate
+        tb.counters["tokens_in"] = float(sum(s.candidate.tokens_in for s in scored))
+        tb.counters["tokens_out"] = float(sum(s.candidate.tokens_out for s in scored))
+        if best.citation_precision is not None:
+            tb.counters["citation_precision"] = best.citation_precision
+        if best.citation_recall is not None:
+            tb.counters["citation_recall"] = best.citation_recall
+        tb.counters["flagged_sentences"] = float(sum(1 for s in best.support if s.flagged))
+        return Answer(question, best.text, refs, tuple(scored), tb.freeze(), False, best.citations)
+
+    def _abstain(self, question: str, refs: tuple[Reference, ...], tb: _TraceBuilder) -> Answer:
+        tb.events.append("abstained: no reference passed the relevance threshold")
+        return Answer(question, ABSTAIN_TEXT, refs, (), tb.freeze(), True, ())
+
+    async def aanswer_with_references(self, question: str, references: Sequence[Reference]) -> Answer:
+        """Generate (and select) an answer from given references: no retrieval."""
+        question = validate_question(question)
+        tb = _TraceBuilder()
+        refs = tuple(references)
+        if not refs:
+            return self._abstain(question, refs, tb)
+        return await self._generate(question, refs, tb)
+
+    async def _generate(self, question: str, refs: tuple[Reference, ...], tb: _TraceBuilder) -> Answer:
+        await asyncio.to_thread(self._load_writer)
+        tb.models["generator"] = getattr(self.writer, "model_id", "")
+        n = self.config.scorer.candidates
+        with tb.timed("generate"):
+            candidates = await asyncio.to_thread(self.writer.write, question, refs, n)
+        scored = await asyncio.to_thread(self._select, question, candidates, tb)
+        return self._finish(question, refs, scored, tb)
+
+    async def aanswer(self, question: str) -> Answer:
+        """Answer ``question``: retrieve, rank, generate, score."""
+        question = validate_question(question)
+        tb = _TraceBuilder()
+        refs, abstain = await self._references(question, tb)
+        if abstain:
+            return self._abstain(question, refs, tb)
+        return await self._generate(question, refs, tb)
+
+    def answer(self, question: str) -> Answer:
+        """Synchronous :meth:`aanswer` (not for use inside a running event loop)."""
+        return asyncio.run(self._run_and_close(self.aanswer(question)))
+
+    def answer_with_references(self, question: str, references: Sequence[Reference]) -> Answer:
+        return asyncio.run(self._run_and_close(self.aanswer_with_references(question, references)))
+
+    async def _run_and_close(self, coro):
+        # asyncio.run closes its loop: clients bound to it must be closed and rebuilt.
+        try:
+            return await coro
+        finally:
+            await self.aclose()
+
+    async def stream(self, question: str) -> AsyncIterator[Event]:
+        """Yield events: references ready, tokens of the first candidate, candidates, final answer."""
+        question = validate_question(question)
+        tb = _TraceBuilder()
+        refs, abstain = await self._references(question, tb)
+        yield ReferencesReady(refs)
+        if abstain:
+            yield FinalEvent(self._abstain(question, refs, tb))
+            return
+        await asyncio.to_thread(self._load_writer)
+        tb.models["generator"] = getattr(self.writer, "model_id", "")
+        candidates: list[Candidate] = []
+        t0 = time.perf_counter()
+        async for event in self.writer.astream(question, refs):
+            if isinstance(event, TokenEvent):
+                tb.timings.setdefault("first_token", time.perf_counter() - t0)
+                yield event
+            elif isinstance(event, CandidateDone):
+                candidates.append(event.candidate)
+                yield event
+        extra = self.config.scorer.candidates - len(candidates)
+        if extra > 0:
+            more = await asyncio.to_thread(self.writer.write, question, refs, extra)
+            for i, c in enumerate(more, start=len(candidates)):
+                yield CandidateDone(c, i)
+            candidates.extend(more)
+        tb.timings["generate"] = time.perf_counter() - t0
+        if not candidates:
+            raise ConfigError("the generator produced no candidate")
+        scored = await asyncio.to_thread(self._select, question, candidates, tb)
+        yield FinalEvent(self._finish(question, refs, scored, tb))
+
+    # --- lifecycle -------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close HTTP clients (models stay loaded)."""
+        if self._clients is not None:
+            for client in self._clients:
+                await client.aclose()
+            self._clients = None
+            self._retriever = None
+        aclose = getattr(self._backend or (self._writer and self._writer.backend), "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> "WebGLM":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def corpus_info(self) -> dict:
+        if self._corpus is None:
+            return {}
+        return {"location": self._corpus.location, "passages": len(self._corpus.index),
+                "files_read": self._corpus.files_read, "from_cache": self._corpus.from_cache}
+
+
+def replace_config(cfg: WebGLMConfig, **sections) -> WebGLMConfig:
+    """Convenience: ``replace_config(cfg, rank=dataclasses.replace(cfg.rank, top_k=3))``."""
+    return dataclasses.replace(cfg, **sections)
+
+
+__all__ = ["WebGLM", "validate_question", "ABSTAIN_TEXT"]
