@@ -108,11 +108,19 @@ def decode_body(body: bytes, header_charset: str) -> str:
 
 
 def _detect(body: bytes) -> str:
+    """Guess an undeclared, non-UTF-8 encoding.
+
+    Detectors confuse the single-byte Latin code pages with each other, so a
+    Latin-script guess decodes as windows-1252, the fallback the HTML standard
+    prescribes for Western pages; other scripts keep the detector's choice.
+    """
     try:
         from charset_normalizer import from_bytes
     except ImportError:  # pragma: no cover - charset-normalizer is a declared dependency
-        return body.decode("utf-8", errors="replace")
+        return body.decode("cp1252", errors="replace")
     best = from_bytes(body[:262_144]).best()
     if best is None or best.encoding is None:
         raise FetchError("undecodable body", kind="decode")
+    if all("Latin" in name or "Punctuation" in name or "Symbol" in name for name in best.alphabets):
+        return body.decode("cp1252", errors="replace")
     return body.decode(best.encoding, errors="replace")

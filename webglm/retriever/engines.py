@@ -21,7 +21,9 @@ import httpx
 from ..errors import SearchError
 from ..types import SearchHit
 
-_TAG = re.compile(r"<[^>]+>")
+# Providers highlight matches with inline tags; only those are stripped, so literal
+# "<...>" text in a snippet survives.
+_TAG = re.compile(r"</?(?:b|strong|em|i|u|mark|span|a|br|wbr|sup|sub)\b[^<>]*>", re.IGNORECASE)
 
 
 class EngineError(SearchError):

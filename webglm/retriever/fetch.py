@@ -58,6 +58,8 @@ def _failure(url: str, exc: BaseException) -> Failure:
         return Failure(stage="fetch", kind=exc.kind, detail=str(exc)[:300], url=url)
     if isinstance(exc, (httpx.TimeoutException, TimeoutError, asyncio.TimeoutError)):
         return Failure(stage="fetch", kind="timeout", detail="page timed out", url=url)
+    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
+        return Failure(stage="fetch", kind="bad_url", detail=str(exc)[:300], url=url)
     if isinstance(exc, httpx.TransportError):
         return Failure(stage="fetch", kind="network", detail=f"{type(exc).__name__}: {exc}"[:300], url=url)
     return Failure(stage="fetch", kind="error", detail=f"{type(exc).__name__}: {exc}"[:300], url=url)

@@ -20,7 +20,7 @@ from ..config import SearchConfig
 from ..errors import ConfigError, SearchError
 from ..protocols import SearchEngine
 from ..types import SearchHit
-from .engines import BraveEngine, DuckDuckGoEngine, SearXNGEngine, SerpAPIEngine
+from .engines import BraveEngine, EngineError, DuckDuckGoEngine, SearXNGEngine, SerpAPIEngine
 
 ENGINES = ("searxng", "brave", "serpapi", "duckduckgo")
 ENV_VARS = {"searxng": "SEARXNG_URL", "brave": "BRAVE_API_KEY", "serpapi": "SERPAPI_API_KEY"}
@@ -92,7 +92,7 @@ async def _ask(engine: SearchEngine, query: str, k: int, timeout: float) -> list
     try:
         return await asyncio.wait_for(engine.search(query, k), timeout)
     except (asyncio.TimeoutError, TimeoutError):
-        raise SearchError(f"{engine.name}: no answer within {timeout:g}s", stage="search") from None
+        raise EngineError(f"{engine.name}: no answer within {timeout:g}s", kind="timeout", stage="search") from None
 
 
 class FailoverEngine:
