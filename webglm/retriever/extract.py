@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -28,6 +29,7 @@ _HIDDEN_XPATH = (
     " | //*[contains(translate(@style, ' ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), 'visibility:hidden')]"
 )
 _BLOCKS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "td", "th", "dd", "dt", "figcaption")
+_WARNED: set[str] = set()
 _BLANKS = re.compile(r"[ \t\r\f\v]+")
 
 
@@ -48,28 +50,32 @@ def _clean_tree(html: str):
     return tree
 
 
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
 def _page_title(tree) -> str:
     found = tree.xpath("//title/text()") if tree is not None else []
     return " ".join(found[0].split()) if found else ""
 
 
-def _trafilatura(tree) -> tuple[str, str]:
+def _trafilatura(tree) -> str:
+    # Metadata extraction (with_metadata) would double the cost; the <title> is enough.
     import trafilatura
 
-    doc = trafilatura.bare_extraction(
-        tree, include_comments=False, include_tables=True, include_links=False, with_metadata=True
-    )
-    if doc is None:
-        return "", ""
-    data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
-    return (data.get("title") or "").strip(), (data.get("text") or "").strip()
+    text = trafilatura.extract(tree, include_comments=False, include_tables=True, include_links=False)
+    return (text or "").strip()
 
 
 def _soup_text(html: str) -> str:
     """Fallback: block-level text with BeautifulSoup, navigation and hidden parts removed."""
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
-    soup = BeautifulSoup(html, "lxml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML served as HTML is common
+        soup = BeautifulSoup(html, "lxml")
     for tag in soup.find_all(list(_DROP_TAGS + _NAV_TAGS)):
         tag.decompose()
     for tag in soup.select('[hidden], [aria-hidden="true"], [style*="display:none"], [style*="display: none"]'):
@@ -92,8 +98,9 @@ def _extract_html(html: str) -> tuple[str, str]:
     text = ""
     if tree is not None:
         try:
-            t_title, text = _trafilatura(tree)
-            title = t_title or title
+            text = _trafilatura(tree)
+        except ImportError as exc:  # a broken install must be visible, not silently degrade quality
+            _warn_once(f"trafilatura unavailable, using the BeautifulSoup fallback only: {exc}")
         except Exception:  # trafilatura raising on odd markup must not lose the page
             text = ""
     if len(text) < _MIN_GOOD_CHARS:
