@@ -76,7 +76,8 @@ class WebRetriever:
             if hasattr(self.engine, "search_with_events"):
                 hits, events = await self.engine.search_with_events(question, k)  # type: ignore[attr-defined]
             else:
-                hits, events = await self.engine.search(question, k), []
+                hits = await self.engine.search(question, k)
+                events = [f"search: {self.engine.name} answered with {len(hits)} results"]
         except SearchError as exc:
             kind = getattr(exc, "kind", "failed")
             return [], [], [Failure("search", kind, str(exc)[:500], "")]
