@@ -15,7 +15,7 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -160,8 +160,12 @@ class Fetcher:
         except Exception as exc:  # one page failing is data, not a stage failure
             return _failure(url, exc)
 
-    async def fetch_many(self, urls: Sequence[str]) -> FetchResult:
-        """Fetch ``urls`` concurrently under the stage budget; never raises for one page."""
+    async def fetch_many(self, urls: Sequence[str], on_page: Callable[[Page], None] | None = None) -> FetchResult:
+        """Fetch ``urls`` concurrently under the stage budget; never raises for one page.
+
+        ``on_page`` is called as each page arrives, so work on it (extraction)
+        can overlap the rest of the fetching.
+        """
         loop = asyncio.get_running_loop()
         start = loop.time()
         hard = start + self.config.total_timeout
@@ -172,9 +176,12 @@ class Fetcher:
         while pending and (left := deadline - loop.time()) > 0:
             done, pending = await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                results[tasks[task]] = task.result()
-                if isinstance(results[tasks[task]], Page) and deadline == hard:
-                    deadline = min(hard, loop.time() + self.config.stage_budget)
+                outcome = results[tasks[task]] = task.result()
+                if isinstance(outcome, Page):
+                    if deadline == hard:
+                        deadline = min(hard, loop.time() + self.config.stage_budget)
+                    if on_page is not None:
+                        on_page(outcome)
         for task in pending:
             task.cancel()
             results[tasks[task]] = Failure(

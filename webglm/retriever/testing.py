@@ -295,3 +295,42 @@ class FakeSearchAPI(LocalServer):
         ad = '<div class="result result--ad"><a class="result__a" href="https://ads.example/">Ad</a></div>'
         handler.send(200, f"<html><body><div id='links'>{ad}{items or '<div class=no-results>No results.</div>'}"
                           "</div></body></html>")
+
+
+def serve_directory(directory: str, *, pages_port: int = 0, api_port: int = 0) -> tuple[PageServer, FakeSearchAPI]:
+    """Serve the .html/.htm/.txt files of ``directory`` and a fake search API listing them all."""
+    from pathlib import Path
+
+    pages, api = PageServer(port=pages_port).start(), FakeSearchAPI(port=api_port).start()
+    for path in sorted(Path(directory).rglob("*")):
+        if path.suffix.lower() in (".html", ".htm", ".txt") and path.is_file():
+            rel = "/" + quote(path.relative_to(directory).as_posix())
+            ctype = "text/plain; charset=utf-8" if path.suffix.lower() == ".txt" else "text/html"
+            url = pages.add(rel, path.read_bytes(), ctype=ctype)
+            api.results.append({"url": url, "title": path.stem.replace("-", " "), "snippet": ""})
+    return pages, api
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m webglm.retriever.testing DIR``: an offline web for trying the pipeline."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Serve DIR as a local web with a fake SearXNG in front of it.")
+    parser.add_argument("directory")
+    parser.add_argument("--pages-port", type=int, default=0)
+    parser.add_argument("--api-port", type=int, default=0)
+    args = parser.parse_args(argv)
+    pages, api = serve_directory(args.directory, pages_port=args.pages_port, api_port=args.api_port)
+    print(f"{len(api.results)} documents at {pages.url}")
+    print(f"export SEARXNG_URL={api.url}/searxng")
+    print(f'webglm ask "your question" --engine searxng --allow-host 127.0.0.1:{pages.port}')
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pages.stop()
+        api.stop()
+
+
+if __name__ == "__main__":
+    main()
