@@ -107,8 +107,21 @@ class RankConfig:
     min_score: float = 0.15  # abstain when the best fused score is below this
     batch_size: int = 32
     cache_size: int = 50_000  # embeddings kept in the in-memory cache
+    # Added for the contriever stage:
+    fusion: str = "score"  # "score": weighted sum of absolute-scale scores | "rrf": reciprocal-rank fusion
+    max_length: int = 256  # tokens per passage fed to the encoder (MiniLM was trained at 256)
+    threads: int = 0  # torch intra-op threads for encoding; 0 = leave torch's default
+    hnsw_threshold: int = 50_000  # corpus indexes switch from exact flat search to HNSW above this size
 
     def __post_init__(self) -> None:
+        _check(self.encoder in ("sentence-transformers", "contriever", "hash"), "rank",
+               f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever or hash)")
+        _check(self.fusion in ("score", "rrf"), "rank", f"unknown fusion {self.fusion!r}")
+        _check(self.prefilter >= 1, "rank", "prefilter must be >= 1")
+        _check(self.per_url_cap >= 1, "rank", "per_url_cap must be >= 1")
+        _check(self.batch_size >= 1 and self.cache_size >= 0, "rank", "batch_size must be >= 1, cache_size >= 0")
+        _check(8 <= self.max_length <= 8192, "rank", "max_length must be in 8..8192")
+        _check(self.threads >= 0 and self.hnsw_threshold >= 1, "rank", "threads must be >= 0, hnsw_threshold >= 1")
         _check(self.quantize in ("auto", "int8", "none"), "rank", f"unknown quantize {self.quantize!r}")
         _check(self.similarity in ("dot", "cosine"), "rank", f"unknown similarity {self.similarity!r}")
         _check(self.top_k >= 1, "rank", "top_k must be >= 1")
