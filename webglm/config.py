@@ -44,6 +44,7 @@ class SearchConfig:
     def __post_init__(self) -> None:
         _check(self.k >= 1, "search", "k must be >= 1")
         _check(self.timeout > 0, "search", "timeout must be > 0")
+        _check(bool(self.engine.strip()), "search", "engine must not be empty (use 'auto')")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,11 @@ class FetchConfig:
         _check(self.max_bytes > 0, "fetch", "max_bytes must be > 0")
         _check(0 <= self.max_redirects <= 20, "fetch", "max_redirects must be in 0..20")
         _check(self.concurrency >= 1 and self.per_host >= 1, "fetch", "concurrency must be >= 1")
+        _check(self.stage_budget > 0 and self.total_timeout > 0, "fetch", "stage_budget and total_timeout must be > 0")
+        _check(0 <= self.retries <= 5, "fetch", "retries must be in 0..5")
+        _check(self.max_decompressed_bytes >= self.max_bytes, "fetch", "max_decompressed_bytes must be >= max_bytes")
+        _check(all(0 < p < 65536 for p in self.allowed_ports), "fetch", "allowed_ports must be in 1..65535")
+        _check(self.extract_timeout > 0, "fetch", "extract_timeout must be > 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,8 @@ class ChunkConfig:
         _check(self.mode in ("tokens", "webglm-compat"), "chunk", f"unknown mode {self.mode!r}")
         _check(self.max_tokens >= 8, "chunk", "max_tokens must be >= 8")
         _check(0 <= self.overlap_tokens < self.max_tokens, "chunk", "overlap_tokens must be in [0, max_tokens)")
+        _check(0 <= self.min_chars < self.max_chars, "chunk", "need 0 <= min_chars < max_chars")
+        _check(self.per_url_cap >= 1, "chunk", "per_url_cap must be >= 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +115,21 @@ class RankConfig:
     min_score: float = 0.15  # abstain when the best fused score is below this
     batch_size: int = 32
     cache_size: int = 50_000  # embeddings kept in the in-memory cache
+    # Added for the contriever stage:
+    fusion: str = "score"  # "score": weighted sum of absolute-scale scores | "rrf": reciprocal-rank fusion
+    max_length: int = 256  # tokens per passage fed to the encoder (MiniLM was trained at 256)
+    threads: int = 0  # torch intra-op threads for encoding; 0 = leave torch's default
+    hnsw_threshold: int = 50_000  # corpus indexes switch from exact flat search to HNSW above this size
 
     def __post_init__(self) -> None:
+        _check(self.encoder in ("sentence-transformers", "contriever", "hash"), "rank",
+               f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever or hash)")
+        _check(self.fusion in ("score", "rrf"), "rank", f"unknown fusion {self.fusion!r}")
+        _check(self.prefilter >= 1, "rank", "prefilter must be >= 1")
+        _check(self.per_url_cap >= 1, "rank", "per_url_cap must be >= 1")
+        _check(self.batch_size >= 1 and self.cache_size >= 0, "rank", "batch_size must be >= 1, cache_size >= 0")
+        _check(8 <= self.max_length <= 8192, "rank", "max_length must be in 8..8192")
+        _check(self.threads >= 0 and self.hnsw_threshold >= 1, "rank", "threads must be >= 0, hnsw_threshold >= 1")
         _check(self.quantize in ("auto", "int8", "none"), "rank", f"unknown quantize {self.quantize!r}")
         _check(self.similarity in ("dot", "cosine"), "rank", f"unknown similarity {self.similarity!r}")
         _check(self.top_k >= 1, "rank", "top_k must be >= 1")

@@ -1,0 +1,132 @@
+"""WebRetriever end to end: fake SearXNG + local page server, failures, snippets, record/replay."""
+
+import json
+import time
+
+import pytest
+
+from webglm.config import ChunkConfig, FetchConfig, SearchConfig
+from webglm.protocols import PageStore
+from webglm.retriever import WebRetriever, make_clients, make_engine
+from webglm.retriever.testing import FakeSearchAPI, PageServer
+from webglm.testing import FakeSearchEngine
+
+ARTICLE = "<html><head><title>{title}</title></head><body><article><p>{body}</p></article></body></html>"
+ILIAD = " ".join(["The Iliad is an ancient Greek epic poem traditionally attributed to Homer."] * 3
+                 + ["It is set during the Trojan War, the ten-year siege of the city of Troy."] * 3)
+
+
+class MemoryStore:
+    """A dict-backed PageStore (the eval package builds the persistent one)."""
+
+    def __init__(self):
+        self.pages, self.hits = {}, {}
+
+    def get_page(self, url):
+        return self.pages.get(url)
+
+    def put_page(self, page):
+        self.pages[page.url] = page
+
+    def get_hits(self, engine, query):
+        return self.hits.get((engine, query))
+
+    def put_hits(self, engine, query, hits):
+        self.hits[(engine, query)] = list(hits)
+
+
+@pytest.fixture
+def servers():
+    with PageServer() as pages, FakeSearchAPI() as api:
+        yield pages, api
+
+
+def _setup(pages, api, **fetch_kw):
+    search = SearchConfig(searxng_url=api.url + "/searxng", engines=("searxng",))
+    fetch = FetchConfig(allow_hosts=(f"127.0.0.1:{pages.port}",), **fetch_kw)
+    return search, fetch
+
+
+async def _retrieve(search, fetch, question="who wrote the iliad", **kw):
+    api_client, fetch_client = make_clients(fetch, search)
+    try:
+        engine = make_engine("searxng", search, api_client, environ={})
+        retriever = WebRetriever(search, fetch, ChunkConfig(), engine=engine, fetch_client=fetch_client, **kw)
+        return await retriever.retrieve(question)
+    finally:
+        await api_client.aclose()
+        await fetch_client.aclose()
+
+
+async def test_answer_material_comes_from_the_good_pages(servers):
+    pages, api = servers
+    good = pages.add("/iliad.html", ARTICLE.format(title="Iliad", body=ILIAD))
+    bad = {code: pages.url + f"/status/{code}" for code in (403, 404, 500)}
+    api.results = [{"url": good, "title": "Iliad - Wiki", "snippet": "epic poem"}] + [
+        {"url": u, "title": f"Broken {c}", "snippet": f"snippet of the {c} page"} for c, u in bad.items()
+    ] + [{"url": pages.url + "/binary", "title": "Binary", "snippet": "binary snippet"},
+         {"url": pages.url + "/slow/30", "title": "Slow", "snippet": "slow snippet"}]
+    search, fetch = _setup(pages, api, stage_budget=1.0, retries=0)
+    start = time.monotonic()
+    result = await _retrieve(search, fetch)
+    assert time.monotonic() - start < 5.0
+    web = [p for p in result.passages if p.source == "web"]
+    assert web and all(p.url == good for p in web) and "Homer" in web[0].text
+    assert web[0].title == "Iliad"
+    snippets = {p.url: p.text for p in result.passages if p.source == "snippet"}
+    assert snippets[bad[403]] == "snippet of the 403 page" and good not in snippets
+    kinds = {f.url: f.kind for f in result.failures}
+    assert kinds[bad[403]] == "http_403" and kinds[bad[404]] == "http_404" and kinds[bad[500]] == "http_500"
+    assert kinds[pages.url + "/binary"] == "content_type" and kinds[pages.url + "/slow/30"] == "budget"
+    assert set(result.timings) == {"search", "fetch", "extract"}
+    assert len(result.hits) == 6 and any("searxng answered" in e for e in result.events)
+
+
+async def test_saved_real_pages(servers, shared_data):
+    pages, api = servers
+    meta = json.loads((shared_data / "pages" / "pages.json").read_text(encoding="utf-8"))
+    chosen = list(meta.items())[:8]
+    for i, (url, info) in enumerate(chosen):
+        body = (shared_data / "pages" / "html" / info["file"]).read_bytes()
+        pages.add(f"/real{i}.html", body, ctype="text/html")
+    api.results = [{"url": pages.url + f"/real{i}.html", "title": info.get("title", ""), "snippet": ""}
+                   for i, (_, info) in enumerate(chosen)]
+    search, fetch = _setup(pages, api)
+    result = await _retrieve(search, fetch, "news")
+    assert not [f for f in result.failures if f.stage == "fetch"]
+    covered = {p.url for p in result.passages}
+    assert len(covered) >= 7
+    for i, (_, info) in enumerate(chosen):
+        text = " ".join(p.text for p in result.passages if p.url.endswith(f"/real{i}.html"))
+        assert sum(" ".join(s.split()) in text for s in info["with"]) >= len(info["with"]) // 2
+
+
+async def test_record_then_replay_touches_no_network(servers):
+    pages, api = servers
+    good = pages.add("/iliad.html", ARTICLE.format(title="Iliad", body=ILIAD))
+    api.results = [{"url": good, "title": "Iliad", "snippet": "epic"},
+                   {"url": pages.url + "/status/404", "title": "Gone", "snippet": "gone snippet"}]
+    search, fetch = _setup(pages, api, retries=0)
+    store = MemoryStore()
+    assert isinstance(store, PageStore)
+    recorded = await _retrieve(search, fetch, page_store=store)
+    assert store.pages and store.hits
+    before = pages.connections + api.connections
+    offline = FakeSearchEngine(name="searxng", fail="must not be called in replay")
+    replayer = WebRetriever(search, fetch, ChunkConfig(), engine=offline, fetch_client=None, page_store=store,
+                            replay=True)
+    replayed = await replayer.retrieve("who wrote the iliad")
+    assert pages.connections + api.connections == before and offline.queries == []
+    assert [p.id for p in replayed.passages] == [p.id for p in recorded.passages]
+    assert [(f.url, f.kind) for f in replayed.failures] == [(pages.url + "/status/404", "replay_miss")]
+    missing = await replayer.retrieve("a question never recorded")
+    assert missing.passages == () and missing.failures[0].kind == "replay_miss"
+
+
+async def test_search_failure_is_recorded(servers):
+    pages, api = servers
+    api.modes = {"searxng": "500"}
+    search, fetch = _setup(pages, api)
+    result = await _retrieve(search, fetch)
+    assert result.passages == () and result.failures[0].stage == "search"
+    assert result.failures[0].kind == "http_500"

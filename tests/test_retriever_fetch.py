@@ -1,0 +1,188 @@
+"""The hardened fetcher against hostile local servers: caps, budgets, types, statuses, retries."""
+
+import gzip
+import time
+import tracemalloc
+
+import pytest
+
+from webglm.config import FetchConfig
+from webglm.retriever.client import make_fetch_client
+from webglm.retriever.fetch import Fetcher
+from webglm.retriever.testing import PageServer
+
+GOOD = "<html><head><title>Good</title></head><body><p>" + "Useful text about the topic. " * 20 + "</p></body></html>"
+
+
+@pytest.fixture
+def pages():
+    with PageServer() as server:
+        yield server
+
+
+def _config(pages, **kw):
+    kw.setdefault("page_timeout", 5.0)
+    return FetchConfig(allow_hosts=(f"127.0.0.1:{pages.port}",), **kw)
+
+
+async def _fetch(config, urls):
+    async with make_fetch_client(config) as client:
+        return await Fetcher(client, config).fetch_many(urls)
+
+
+async def test_good_page_and_error_statuses(pages):
+    good = pages.add("/good.html", GOOD)
+    urls = [good] + [pages.url + f"/status/{code}" for code in (403, 404, 500)] + [pages.url + "/missing"]
+    result = await _fetch(_config(pages, retries=0), urls)
+    assert [p.url for p in result.pages] == [good]
+    page = result.pages[0]
+    assert page.status == 200 and page.content_type == "text/html" and "Useful text" in page.text
+    assert [f.kind for f in result.failures] == ["http_403", "http_404", "http_500", "http_404"]
+    assert all(f.url and f.stage == "fetch" for f in result.failures)
+
+
+async def test_slow_page_does_not_delay_the_stage_past_its_budget(pages):
+    good = pages.add("/good.html", GOOD)
+    config = _config(pages, stage_budget=1.0, page_timeout=60.0, total_timeout=60.0)
+    start = time.monotonic()
+    result = await _fetch(config, [pages.url + "/slow/30", good])
+    elapsed = time.monotonic() - start
+    assert elapsed < 3.0, elapsed
+    assert [p.url for p in result.pages] == [good]
+    assert result.failures[0].kind == "budget"
+
+
+async def test_page_timeout_without_any_page(pages):
+    config = _config(pages, page_timeout=0.5, retries=0)
+    start = time.monotonic()
+    result = await _fetch(config, [pages.url + "/slow/30"])
+    assert time.monotonic() - start < 2.5
+    assert result.failures[0].kind == "timeout"
+
+
+async def test_total_timeout_caps_the_stage(pages):
+    config = _config(pages, page_timeout=30.0, total_timeout=1.0)
+    start = time.monotonic()
+    result = await _fetch(config, [pages.url + "/slow/30"])
+    assert time.monotonic() - start < 2.5
+    assert result.failures[0].kind == "budget"
+
+
+async def test_connection_reset_is_a_failure(pages):
+    result = await _fetch(_config(pages, retries=0), [pages.url + "/reset"])
+    assert result.failures[0].kind in ("network", "error")
+    assert not result.pages
+
+
+async def test_two_gigabyte_body_is_capped_with_bounded_memory(pages):
+    config = _config(pages, max_bytes=2 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        result = await _fetch(config, [pages.url + "/huge/2147483648"])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.failures[0].kind == "too_large"
+    assert peak < 40 * 1024 * 1024, peak
+
+
+async def test_declared_huge_length_refused_before_reading(pages):
+    result = await _fetch(_config(pages), [pages.url + "/huge/2147483648?declare=1"])
+    assert result.failures[0].kind == "too_large"
+    assert "declared" in result.failures[0].detail
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_compression_bomb_is_capped_with_bounded_memory(pages, encoding):
+    config = _config(pages, max_decompressed_bytes=8 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        result = await _fetch(config, [pages.url + f"/bomb/10737418240?encoding={encoding}"])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.failures[0].kind == "too_large"
+    assert "decompressed" in result.failures[0].detail
+    assert peak < 40 * 1024 * 1024, peak
+
+
+async def test_gzip_page_is_decoded(pages):
+    url = pages.add("/gz.html", gzip.compress(GOOD.encode()), headers={"Content-Encoding": "gzip"})
+    result = await _fetch(_config(pages), [url])
+    assert "Useful text" in result.pages[0].text
+
+
+async def test_wrong_content_type_and_binary_body(pages):
+    urls = [pages.url + "/type/application_pdf", pages.url + "/type/image_png", pages.url + "/binary"]
+    result = await _fetch(_config(pages), urls)
+    assert [f.kind for f in result.failures] == ["content_type"] * 3
+
+
+async def test_redirects_followed_and_limited(pages):
+    target = pages.add("/target.html", GOOD)
+    config = _config(pages, max_redirects=3)
+    result = await _fetch(config, [pages.url + "/redirect?to=/target.html", pages.url + "/loop/0"])
+    assert result.pages[0].final_url == target and result.pages[0].url != target
+    assert result.failures[0].kind == "redirects"
+
+
+async def test_retry_on_503_respects_retry_after_within_budget(pages):
+    calls = []
+    original = pages.handle
+
+    def flaky(handler, path, query):
+        if path == "/flaky":
+            calls.append(time.monotonic())
+            if len(calls) == 1:
+                return handler.send(503, "busy", "text/plain", Retry_After="1")
+            return handler.send(200, GOOD)
+        return original(handler, path, query)
+
+    pages.handle = flaky
+    result = await _fetch(_config(pages, retries=1), [pages.url + "/flaky"])
+    assert len(result.pages) == 1 and len(calls) == 2
+    assert calls[1] - calls[0] >= 0.9
+
+
+async def test_no_retry_when_retry_after_exceeds_the_page_deadline(pages):
+    pages.add("/busy", "busy", status=429, ctype="text/plain", headers={"Retry-After": "60"})
+    start = time.monotonic()
+    result = await _fetch(_config(pages, retries=3), [pages.url + "/busy"])
+    assert time.monotonic() - start < 1.5
+    assert result.failures[0].kind == "http_429"
+    assert sum(1 for r in pages.requests if r[1] == "/busy") == 1
+
+
+async def test_charset_detection(pages):
+    text = "<html><body><p>Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e, na\u00efve fa\u00e7ade. " * 10 + "</p></body></html>"
+    meta = "<html><head><meta charset='iso-8859-1'></head><body><p>Gr\u00fc\u00dfe aus K\u00f6ln</p></body></html>"
+    urls = [
+        pages.add("/latin1.html", text.encode("latin-1"), ctype="text/html"),
+        pages.add("/header.html", text.encode("cp1252"), ctype="text/html; charset=windows-1252"),
+        pages.add("/meta.html", meta.encode("latin-1"), ctype="text/html"),
+        pages.add("/plain.txt", "plain \u2713 text".encode(), ctype="text/plain; charset=utf-8"),
+    ]
+    result = await _fetch(_config(pages), urls)
+    texts = [p.text for p in result.pages]
+    assert "Caf\u00e9 cr\u00e8me" in texts[0] and "Caf\u00e9 cr\u00e8me" in texts[1]
+    assert "Gr\u00fc\u00dfe aus K\u00f6ln" in texts[2]
+    assert result.pages[3].content_type == "text/plain" and "\u2713" in texts[3]
+
+
+async def test_robots_txt_is_honoured_when_enabled(pages):
+    pages.add("/robots.txt", "User-agent: *\nDisallow: /private/\n", ctype="text/plain")
+    ok = pages.add("/public.html", GOOD)
+    private = pages.add("/private/x.html", GOOD)
+    result = await _fetch(_config(pages, robots=True), [ok, private])
+    assert [p.url for p in result.pages] == [ok]
+    assert result.failures[0].kind == "robots"
+    result = await _fetch(_config(pages, robots=False), [private])
+    assert len(result.pages) == 1
+
+
+async def test_user_agent_and_concurrency(pages):
+    urls = [pages.add(f"/p{i}.html", GOOD) for i in range(12)]
+    result = await _fetch(_config(pages, per_host=2), urls)
+    assert len(result.pages) == 12
+    agents = {r[2].get("User-Agent") for r in pages.requests}
+    assert agents == {FetchConfig().user_agent}

@@ -1,0 +1,140 @@
+"""Hybrid ranking: BM25 prefilter -> dense rerank -> fused score -> MMR -> per-URL cap -> top-k.
+
+Scores live on an absolute scale so one abstention threshold works across
+questions: the lexical part is BM25 divided by the query's attainable maximum
+(in [0, 1), see :mod:`.lexical`) and the dense part is the cosine similarity of
+query and passage. The fused score is their weighted sum. With ``fusion="rrf"``
+the order comes from reciprocal-rank fusion instead, while abstention still uses
+the absolute fused score.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..config import RankConfig
+from ..errors import InputError
+from ..types import Passage, Reference
+from .lexical import BM25Index
+
+RRF_K = 60  # the usual reciprocal-rank-fusion constant; damps the head of each list
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """References numbered 1..k (empty when ``abstained``), stage timings in seconds
+    and counters (passages seen, candidates reranked, texts encoded, cache hits)."""
+
+    references: tuple[Reference, ...]
+    abstained: bool
+    timings: Mapping[str, float] = field(default_factory=dict)
+    counters: Mapping[str, float] = field(default_factory=dict)
+    best_score: float = 0.0
+
+
+def check_question(question: str) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise InputError("the question is empty", stage="rank", hint="pass a non-empty question")
+    return question.strip()
+
+
+def fuse(dense: np.ndarray, lexical: np.ndarray, rank: RankConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(order score, absolute score) per candidate. The absolute score is
+    ``w*dense + (1-w)*lexical``; the order score is the same, or RRF over both lists."""
+    w = rank.dense_weight
+    absolute = (w * dense + (1.0 - w) * lexical).astype(np.float32)
+    if rank.fusion == "score":
+        return absolute, absolute
+    order = np.zeros_like(absolute)
+    for weight, scores in ((w, dense), (1.0 - w, lexical)):
+        ranks = np.empty(len(scores), dtype=np.float32)
+        ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+        order += weight / (RRF_K + ranks)
+    return order, absolute
+
+
+def select(order: np.ndarray, vecs: np.ndarray, urls: Sequence[str], rank: RankConfig) -> list[int]:
+    """Greedy maximal-marginal-relevance selection with a per-URL cap.
+
+    Relevance is min-max scaled over the candidates so ``mmr_lambda`` trades it
+    against cosine redundancy on a comparable 0..1 scale."""
+    n = len(order)
+    if n == 0:
+        return []
+    lo, hi = float(order.min()), float(order.max())
+    rel = (order - lo) / (hi - lo) if hi > lo else np.ones(n, dtype=np.float32)
+    diverse = rank.mmr_lambda < 1.0
+    unit = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9) if diverse else None
+    redundancy = np.zeros(n, dtype=np.float32)
+    per_url: dict[str, int] = {}
+    chosen: list[int] = []
+    available = np.ones(n, dtype=bool)
+    while len(chosen) < rank.top_k and available.any():
+        score = rank.mmr_lambda * rel - (1.0 - rank.mmr_lambda) * redundancy
+        score = np.where(available, score, -np.inf)
+        best = int(np.argmax(score))
+        available[best] = False
+        url = urls[best]
+        if url and per_url.get(url, 0) >= rank.per_url_cap:
+            continue
+        if url:
+            per_url[url] = per_url.get(url, 0) + 1
+        chosen.append(best)
+        if diverse:
+            redundancy = np.maximum(redundancy, unit @ unit[best])
+    return chosen
+
+
+def assemble(candidates: Sequence[Passage], vecs: np.ndarray, dense: np.ndarray, lexical: np.ndarray,
+             rank: RankConfig) -> tuple[tuple[Reference, ...], bool, float]:
+    """Fuse, select and number the references; abstain when the best absolute score is low."""
+    if not candidates:
+        return (), True, 0.0
+    order, absolute = fuse(dense, lexical, rank)
+    best = float(absolute.max())
+    if best < rank.min_score:
+        return (), True, best
+    picks = select(order, vecs, [p.url for p in candidates], rank)
+    refs = tuple(Reference(index=i + 1, passage=candidates[j], score=float(absolute[j])) for i, j in enumerate(picks))
+    return refs, False, best
+
+
+class Ranker:
+    """Ranks the passages retrieved for one question (the pipeline's ranking stage)."""
+
+    def __init__(self, encoder, rank: RankConfig | None = None):
+        self.encoder = encoder
+        self.rank_config = rank or RankConfig()
+
+    def rank(self, question: str, passages: Sequence[Passage]) -> Ranking:
+        """Top-k references for ``question`` among ``passages`` (see module docstring)."""
+        cfg = self.rank_config
+        question = check_question(question)
+        t0 = time.perf_counter()
+        passages = list(passages)
+        lex_index = BM25Index()
+        lex_index.add(p.text for p in passages)
+        ids, lex = lex_index.top(question, cfg.prefilter)
+        candidates = [passages[i] for i in ids]
+        t1 = time.perf_counter()
+        before_enc = getattr(self.encoder, "encoded", 0)
+        cache = getattr(self.encoder, "cache", None)
+        before_hits = cache.hits if cache is not None else 0
+        qvec = self.encoder.encode([question], "query")[0] if candidates else None
+        vecs = self.encoder.encode([p.text for p in candidates], "passage") if candidates else np.zeros((0, 1))
+        dense = vecs @ qvec if candidates else np.zeros(0, dtype=np.float32)
+        t2 = time.perf_counter()
+        refs, abstained, best = assemble(candidates, vecs, dense, lex, cfg)
+        t3 = time.perf_counter()
+        counters = {
+            "passages": float(len(passages)),
+            "candidates": float(len(candidates)),
+            "encoded": float(getattr(self.encoder, "encoded", 0) - before_enc),
+            "cache_hits": float((cache.hits if cache is not None else 0) - before_hits),
+        }
+        timings = {"lexical": t1 - t0, "encode": t2 - t1, "select": t3 - t2, "total": t3 - t0}
+        return Ranking(refs, abstained, timings, counters, best)

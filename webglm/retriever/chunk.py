@@ -1,0 +1,165 @@
+"""Splitting extracted text into passages.
+
+``tokens`` mode packs whole sentences into passages of at most
+``max_tokens`` tokens (a token here is a word or a punctuation mark, close to
+what subword tokenizers count for English prose), carrying up to
+``overlap_tokens`` of trailing sentences into the next passage. A sentence
+longer than the limit is cut at token boundaries. ``webglm-compat`` mode
+reproduces WebGLM: one line is one paragraph, lines under ``min_chars`` are
+dropped and longer ones cut at ``max_chars``.
+
+Offsets (``start``/``end``) index the input text; passage text is that span
+with whitespace runs collapsed. Ids hash the URL and the span, so they are
+stable across runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Iterable, Sequence
+
+from ..config import ChunkConfig
+from ..types import Passage
+
+TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+# A sentence ends after terminal punctuation (plus closing quotes/brackets) followed by
+# whitespace, or at a line break: extractors put one paragraph on each line.
+_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*(?P<sep>\s+)|(?P<nl>\n+)")
+_NEAR_DUP_JACCARD = 0.85
+
+
+def count_tokens(text: str) -> int:
+    """Number of chunking tokens (words and punctuation marks) in ``text``."""
+    return sum(1 for _ in TOKEN.finditer(text))
+
+
+def passage_id(url: str, start: int, end: int) -> str:
+    """Stable id of the span ``[start, end)`` of the document at ``url``."""
+    return hashlib.sha1(f"{url}\0{start}\0{end}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        cut = match.start("sep") if match.group("sep") is not None else match.start("nl")
+        spans.append((pos, cut))
+        pos = match.end()
+    spans.append((pos, len(text)))
+    out = []
+    for start, end in spans:
+        piece = text[start:end]
+        stripped = piece.strip()
+        if stripped:
+            lead = len(piece) - len(piece.lstrip())
+            out.append((start + lead, start + lead + len(stripped)))
+    return out
+
+
+def _units(text: str, max_tokens: int) -> list[tuple[int, int, int]]:
+    """Sentence spans as (start, end, tokens); over-long sentences cut into pieces."""
+    units = []
+    for start, end in _sentences(text):
+        toks = [(m.start(), m.end()) for m in TOKEN.finditer(text, start, end)]
+        if not toks:
+            continue
+        for i in range(0, len(toks), max_tokens):
+            piece = toks[i : i + max_tokens]
+            units.append((piece[0][0], piece[-1][1], len(piece)))
+    return units
+
+
+def _pack(units: list[tuple[int, int, int]], max_tokens: int, overlap: int) -> list[tuple[int, int]]:
+    """Greedy packing of units into spans of at most ``max_tokens``, with sentence overlap."""
+    spans: list[tuple[int, int]] = []
+    current: list[tuple[int, int, int]] = []
+    size = 0
+    for unit in units:
+        if current and size + unit[2] > max_tokens:
+            spans.append((current[0][0], current[-1][1]))
+            carry: list[tuple[int, int, int]] = []
+            kept = 0
+            for prev in reversed(current[1:]):  # never carry the whole chunk: progress is guaranteed
+                if kept + prev[2] > overlap:
+                    break
+                carry.insert(0, prev)
+                kept += prev[2]
+            while carry and kept + unit[2] > max_tokens:
+                kept -= carry.pop(0)[2]
+            current, size = carry, kept
+        current.append(unit)
+        size += unit[2]
+    if current:
+        spans.append((current[0][0], current[-1][1]))
+    return spans
+
+
+def _compat_spans(text: str, config: ChunkConfig) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        lead = len(line) - len(line.lstrip())
+        if len(stripped) >= config.min_chars:
+            start = pos + lead
+            spans.append((start, start + min(len(stripped), config.max_chars)))
+        pos += len(line) + 1
+    return spans
+
+
+def _shingles(text: str) -> frozenset[str]:
+    words = [w.lower() for w in re.findall(r"\w+", text)]
+    if len(words) < 3:
+        return frozenset([" ".join(words)])
+    return frozenset(" ".join(words[i : i + 3]) for i in range(len(words) - 2))
+
+
+def dedup_passages(
+    passages: Iterable[Passage], threshold: float = _NEAR_DUP_JACCARD, *, near: bool = True
+) -> list[Passage]:
+    """Drop exact and (with ``near``) near duplicates, keeping the first copy.
+
+    Near duplicates have a Jaccard similarity of word 3-gram sets >= ``threshold``;
+    the check is quadratic, so large collections use ``near=False`` (exact only).
+    """
+    kept: list[Passage] = []
+    seen: list[frozenset[str]] = []
+    exact: set[str] = set()
+    for passage in passages:
+        key = " ".join(re.findall(r"\w+", passage.text.lower()))
+        if key in exact:
+            continue
+        sh = _shingles(passage.text) if near else frozenset()
+        if near and any(len(sh & other) >= threshold * len(sh | other) for other in seen):
+            continue
+        exact.add(key)
+        seen.append(sh)
+        kept.append(passage)
+    return kept
+
+
+def split_spans(text: str, config: ChunkConfig) -> list[tuple[int, int]]:
+    """Character spans of the passages of ``text`` before dedup and capping."""
+    if config.mode == "webglm-compat":
+        return _compat_spans(text, config)
+    return _pack(_units(text, config.max_tokens), config.max_tokens, config.overlap_tokens)
+
+
+def make_passages(
+    text: str, spans: Sequence[tuple[int, int]], *, url: str, title: str, source: str, offset: int = 0
+) -> list[Passage]:
+    """Build passages for ``spans`` of ``text`` (``offset`` shifts the recorded offsets)."""
+    out = []
+    for start, end in spans:
+        body = " ".join(text[start:end].split())
+        if body:
+            s, e = start + offset, end + offset
+            out.append(Passage(id=passage_id(url, s, e), text=body, url=url, title=title, start=s, end=e, source=source))
+    return out
+
+
+def chunk_text(text: str, *, url: str, title: str, config: ChunkConfig, source: str = "web") -> list[Passage]:
+    """Split ``text`` into passages per ``config`` (mode, size, overlap, dedup, per-URL cap)."""
+    passages = make_passages(text, split_spans(text, config), url=url, title=title, source=source)
+    if config.dedup:
+        passages = dedup_passages(passages)
+    return passages[: config.per_url_cap]

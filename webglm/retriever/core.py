@@ -1,0 +1,166 @@
+"""The web retriever: search, fetch, extract, chunk, with snippets as fallback.
+
+With a :class:`~webglm.protocols.PageStore` the retriever records every hit
+list and page it obtains; with ``replay=True`` it reads them back and touches
+no network at all (a missing entry becomes a ``replay_miss`` failure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable, Sequence
+
+import httpx
+
+from ..config import ChunkConfig, FetchConfig, SearchConfig
+from ..errors import FetchError, SearchError
+from ..protocols import PageStore, SearchEngine
+from ..types import Failure, Page, Passage, Retrieval, SearchHit
+from .chunk import chunk_text, dedup_passages, passage_id
+from .extract import aextract
+from .fetch import FetchResult, Fetcher
+from .search import normalize_url
+
+
+def _unique_hits(hits: Sequence[SearchHit], k: int) -> list[SearchHit]:
+    seen: set[str] = set()
+    out = []
+    for hit in hits:
+        key = normalize_url(hit.url)
+        if key not in seen:
+            seen.add(key)
+            out.append(hit)
+    return out[:k]
+
+
+def snippet_passage(hit: SearchHit) -> Passage:
+    """A search snippet as a fallback passage for a page that could not be used."""
+    text = " ".join(hit.snippet.split())
+    return Passage(id=passage_id("snippet:" + hit.url, 0, len(text)), text=text, url=hit.url,
+                   title=hit.title, start=0, end=len(text), source="snippet")
+
+
+class WebRetriever:
+    """Retrieves passages for a question from the web (see module docs)."""
+
+    def __init__(
+        self,
+        search: SearchConfig,
+        fetch: FetchConfig,
+        chunk: ChunkConfig,
+        *,
+        engine: SearchEngine,
+        fetch_client: httpx.AsyncClient | None,
+        page_store: PageStore | None = None,
+        replay: bool = False,
+    ):
+        if replay and page_store is None:
+            raise ValueError("replay=True needs a page_store")
+        self.search_config = search
+        self.fetch_config = fetch
+        self.chunk_config = chunk
+        self.engine = engine
+        self.page_store = page_store
+        self.replay = replay
+        self.fetcher = Fetcher(fetch_client, fetch) if fetch_client is not None else None
+
+    async def _search(self, question: str) -> tuple[list[SearchHit], list[str], list[Failure]]:
+        k = self.search_config.k
+        if self.replay:
+            stored = self.page_store.get_hits(self.engine.name, question)  # type: ignore[union-attr]
+            if stored is None:
+                return [], [], [Failure("search", "replay_miss", "no recorded search results", "")]
+            return list(stored)[:k], ["search: replayed recorded results"], []
+        try:
+            if hasattr(self.engine, "search_with_events"):
+                hits, events = await self.engine.search_with_events(question, k)  # type: ignore[attr-defined]
+            else:
+                hits = await self.engine.search(question, k)
+                events = [f"search: {self.engine.name} answered with {len(hits)} results"]
+        except SearchError as exc:
+            kind = getattr(exc, "kind", "failed")
+            return [], [], [Failure("search", kind, str(exc)[:500], "")]
+        if self.page_store is not None:
+            self.page_store.put_hits(self.engine.name, question, hits)
+        return list(hits), list(events), []
+
+    async def _fetch(self, urls: list[str], on_page: Callable[[Page], None]) -> FetchResult:
+        if self.replay:
+            pages, failures = [], []
+            for url in urls:
+                page = self.page_store.get_page(url)  # type: ignore[union-attr]
+                if page is None:
+                    failures.append(Failure("fetch", "replay_miss", "no recorded page", url))
+                else:
+                    pages.append(page)
+                    on_page(page)
+            return FetchResult(tuple(pages), tuple(failures), 0.0)
+        if self.fetcher is None:
+            raise ValueError("WebRetriever needs a fetch_client unless replay=True")
+        result = await self.fetcher.fetch_many(urls, on_page)
+        if self.page_store is not None:
+            for page in result.pages:
+                self.page_store.put_page(page)
+        return result
+
+    async def _extract_one(self, page: Page, title_hint: str) -> list[Passage] | Failure:
+        try:
+            title, text = await aextract(page, timeout=self.fetch_config.extract_timeout)
+        except FetchError as exc:
+            return Failure("extract", exc.kind, exc.message, page.url)
+        except Exception as exc:  # a broken page must not end the stage
+            return Failure("extract", "error", f"{type(exc).__name__}: {exc}"[:300], page.url)
+        passages = chunk_text(text, url=page.url, title=title or title_hint, config=self.chunk_config)
+        if not passages:
+            return Failure("extract", "empty", "no passage survived chunking", page.url)
+        return passages
+
+    async def _collect(self, pages: Sequence[Page], tasks: dict[str, asyncio.Future]):
+        passages, failures = [], []
+        for page in pages:  # in hit order, whatever order extraction finished in
+            result = await tasks[page.url]
+            if isinstance(result, Failure):
+                failures.append(result)
+            else:
+                passages.extend(result)
+        return passages, failures
+
+    async def retrieve(self, question: str) -> Retrieval:
+        """Search, fetch and extract; pages that fail fall back to their snippets.
+
+        Extraction of a page starts as soon as it arrives; ``timings["extract"]``
+        is the time extraction adds after the last page arrived.
+        """
+        t0 = time.perf_counter()
+        hits, events, failures = await self._search(question)
+        hits = _unique_hits(hits, self.search_config.k)
+        t1 = time.perf_counter()
+        titles = {h.url: h.title for h in hits}
+        tasks: dict[str, asyncio.Future] = {}
+
+        def start_extraction(page: Page) -> None:  # overlaps extraction with the remaining fetches
+            tasks[page.url] = asyncio.ensure_future(self._extract_one(page, titles.get(page.url, "")))
+
+        try:
+            fetched = await self._fetch([h.url for h in hits], start_extraction)
+            t2 = time.perf_counter()
+            passages, extract_failures = await self._collect(fetched.pages, tasks)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+        t3 = time.perf_counter()
+        failures += list(fetched.failures) + extract_failures
+        covered = {p.url for p in passages}
+        if self.search_config.keep_snippets:
+            passages += [snippet_passage(h) for h in hits if h.url not in covered and h.snippet.strip()]
+        if self.chunk_config.dedup:
+            passages = dedup_passages(passages)
+        events.append(f"retrieve: {len(fetched.pages)}/{len(hits)} pages fetched, {len(passages)} passages")
+        return Retrieval(
+            passages=tuple(passages),
+            hits=tuple(hits),
+            failures=tuple(failures),
+            timings={"search": t1 - t0, "fetch": t2 - t1, "extract": t3 - t2},
+            events=tuple(events),
+        )

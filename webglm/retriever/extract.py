@@ -1,0 +1,150 @@
+"""Main-text extraction from fetched pages: trafilatura first, BeautifulSoup fallback.
+
+Hidden text (``hidden``, ``aria-hidden``, ``display:none``...), scripts, styles
+and navigation are removed before either extractor sees the page, because
+retrieved text is untrusted and hidden text is a classic injection carrier.
+Extraction runs in worker threads under a time limit so a pathological page
+cannot stall the stage (a thread cannot be killed, so it is bounded by the
+byte caps applied at fetch time and by the small pool size).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from ..errors import FetchError
+from ..types import Page
+
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webglm-extract")
+_MIN_GOOD_CHARS = 200  # below this trafilatura probably missed the content: try the fallback
+_DROP_TAGS = ("script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed")
+_NAV_TAGS = ("nav", "header", "footer", "aside", "form", "button", "select", "menu")
+_HIDDEN_XPATH = (
+    "//*[@hidden] | //*[@aria-hidden='true'] | //input[@type='hidden']"
+    " | //*[contains(translate(@style, ' ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), 'display:none')]"
+    " | //*[contains(translate(@style, ' ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), 'visibility:hidden')]"
+)
+_BLOCKS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "td", "th", "dd", "dt", "figcaption")
+_WARNED: set[str] = set()
+_BLANKS = re.compile(r"[ \t\r\f\v]+")
+
+
+def _clean_tree(html: str):
+    """Parse HTML with lxml and drop hidden and non-content elements; None if unparsable."""
+    import lxml.html
+    from lxml import etree
+
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return None
+    etree.strip_elements(tree, *_DROP_TAGS, with_tail=False)
+    for el in tree.xpath(_HIDDEN_XPATH):
+        parent = el.getparent()
+        if parent is not None:
+            el.drop_tree()
+    return tree
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _page_title(tree) -> str:
+    found = tree.xpath("//title/text()") if tree is not None else []
+    return " ".join(found[0].split()) if found else ""
+
+
+def _trafilatura(tree) -> str:
+    # Metadata extraction (with_metadata) would double the cost; the <title> is enough.
+    import trafilatura
+
+    text = trafilatura.extract(tree, include_comments=False, include_tables=True, include_links=False)
+    return (text or "").strip()
+
+
+def _soup_text(html: str) -> str:
+    """Fallback: block-level text with BeautifulSoup, navigation and hidden parts removed."""
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML served as HTML is common
+        soup = BeautifulSoup(html, "lxml")
+    for tag in soup.find_all(list(_DROP_TAGS + _NAV_TAGS)):
+        tag.decompose()
+    for tag in soup.select('[hidden], [aria-hidden="true"], [style*="display:none"], [style*="display: none"]'):
+        tag.decompose()
+    lines = []
+    for block in soup.find_all(list(_BLOCKS)):
+        if block.find_parent(list(_BLOCKS)) is not None:
+            continue  # its text is already part of an enclosing block
+        text = " ".join(block.get_text(" ", strip=True).split())
+        if text:
+            lines.append(text)
+    if not lines and soup.body is not None:
+        lines = [" ".join(t.split()) for t in soup.body.get_text("\n").splitlines() if t.strip()]
+    return "\n".join(lines)
+
+
+def _extract_html(html: str) -> tuple[str, str]:
+    tree = _clean_tree(html)
+    title = _page_title(tree)
+    text = ""
+    if tree is not None:
+        try:
+            text = _trafilatura(tree)
+        except ImportError as exc:  # a broken install must be visible, not silently degrade quality
+            _warn_once(f"trafilatura unavailable, using the BeautifulSoup fallback only: {exc}")
+        except Exception:  # trafilatura raising on odd markup must not lose the page
+            text = ""
+    if len(text) < _MIN_GOOD_CHARS:
+        fallback = _soup_text(html)
+        if len(fallback) > len(text):
+            text = fallback
+    return title, text
+
+
+def _extract_sync(page: Page) -> tuple[str, str]:
+    if page.content_type == "text/plain":
+        text = "\n".join(_BLANKS.sub(" ", line).strip() for line in page.text.splitlines())
+        return page.title, re.sub(r"\n{3,}", "\n\n", text).strip()
+    title, text = _extract_html(page.text)
+    return page.title or title, text
+
+
+def extract(page: Page, *, timeout: float) -> tuple[str, str]:
+    """Return ``(title, text)`` of a fetched page within ``timeout`` seconds.
+
+    Raises FetchError(kind="timeout", stage="extract") when the time box is
+    exceeded and FetchError(kind="empty") when no text could be found.
+    """
+    future = _POOL.submit(_extract_sync, page)
+    try:
+        title, text = future.result(timeout=timeout)
+    except FutureTimeout:
+        future.cancel()
+        raise FetchError(f"extraction took longer than {timeout:g}s", kind="timeout", stage="extract", url=page.url)
+    if not text:
+        raise FetchError("no text found on the page", kind="empty", stage="extract", url=page.url)
+    return title, text
+
+
+async def aextract(page: Page, *, timeout: float) -> tuple[str, str]:
+    """Async :func:`extract`: runs in the extraction pool without blocking the event loop."""
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(_POOL, _extract_sync, page)
+    try:
+        title, text = await asyncio.wait_for(future, timeout)
+    except (asyncio.TimeoutError, TimeoutError):
+        raise FetchError(
+            f"extraction took longer than {timeout:g}s", kind="timeout", stage="extract", url=page.url
+        ) from None
+    if not text:
+        raise FetchError("no text found on the page", kind="empty", stage="extract", url=page.url)
+    return title, text
