@@ -30,8 +30,12 @@ def api():
 
 def _config(api, **kw):
     return SearchConfig(
-        searxng_url=api.url + "/searxng", brave_url=api.url + "/brave/res/v1/web/search",
-        serpapi_url=api.url + "/serpapi/search.json", duckduckgo_url=api.url + "/ddg/html/", timeout=3.0, **kw
+        searxng_url=api.url + "/searxng",
+        brave_url=api.url + "/brave/res/v1/web/search",
+        serpapi_url=api.url + "/serpapi/search.json",
+        duckduckgo_url=api.url + "/ddg/html/",
+        timeout=3.0,
+        **kw,
     )
 
 
@@ -58,8 +62,9 @@ async def test_engine_empty(api, name):
 
 
 @pytest.mark.parametrize("name", ["searxng", "brave", "serpapi"])
-@pytest.mark.parametrize("mode,kind", [("429", "rate_limited"), ("500", "http_500"), ("malformed", "malformed"),
-                                       ("auth", "auth")])
+@pytest.mark.parametrize(
+    "mode,kind", [("429", "rate_limited"), ("500", "http_500"), ("malformed", "malformed"), ("auth", "auth")]
+)
 async def test_engine_errors(api, name, mode, kind):
     api.modes = {name: mode}
     with pytest.raises(EngineError) as info:
@@ -175,4 +180,6 @@ def test_configuration_and_hints():
     assert "--corpus" in str(info.value)
     with pytest.raises(ConfigError):
         configured_engines(SearchConfig(engines=("yahoo",)), {})
-    assert make_engine("searxng", SearchConfig(searxng_url="http://h:1"), client, environ={}).name == "searxng"
+    assert (
+        make_engine("searxng", SearchConfig(searxng_url="http://h:1"), client, environ={}).name == "searxng"
+    )

@@ -11,7 +11,11 @@ from webglm.retriever.client import make_fetch_client
 from webglm.retriever.fetch import Fetcher
 from webglm.retriever.testing import PageServer
 
-GOOD = "<html><head><title>Good</title></head><body><p>" + "Useful text about the topic. " * 20 + "</p></body></html>"
+GOOD = (
+    "<html><head><title>Good</title></head><body><p>"
+    + "Useful text about the topic. " * 20
+    + "</p></body></html>"
+)
 
 
 @pytest.fixture
@@ -154,8 +158,11 @@ async def test_no_retry_when_retry_after_exceeds_the_page_deadline(pages):
 
 
 async def test_charset_detection(pages):
-    text = "<html><body><p>Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e, na\u00efve fa\u00e7ade. " * 10 + "</p></body></html>"
-    meta = "<html><head><meta charset='iso-8859-1'></head><body><p>Gr\u00fc\u00dfe aus K\u00f6ln</p></body></html>"
+    text = (
+        "<html><body><p>Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e, na\u00efve fa\u00e7ade. " * 10
+        + "</p></body></html>"
+    )
+    meta = "<html><head><meta charset='iso-8859-1'></head><body><p>Gr\u00fc\u00dfe aus K\u00f6ln</p>"
     urls = [
         pages.add("/latin1.html", text.encode("latin-1"), ctype="text/html"),
         pages.add("/header.html", text.encode("cp1252"), ctype="text/html; charset=windows-1252"),

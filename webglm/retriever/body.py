@@ -15,7 +15,9 @@ import httpx
 from ..errors import FetchError
 
 ALLOWED_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
-_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE
+)
 
 
 class _Inflater:
@@ -25,7 +27,9 @@ class _Inflater:
         self.limit = limit
         self.total = 0
         # 32 + 15: accept a gzip or a zlib header (servers mislabel deflate both ways)
-        self._d = zlib.decompressobj(32 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip", "deflate") else None
+        self._d = (
+            zlib.decompressobj(32 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip", "deflate") else None
+        )
 
     def feed(self, data: bytes) -> bytes:
         if self._d is None:

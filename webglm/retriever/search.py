@@ -45,19 +45,25 @@ def configured_engines(search: SearchConfig, environ: Mapping[str, str] | None =
         if name == "local":
             continue  # the corpus is served by the pipeline's index, not by a web engine
         if name not in ENGINES:
-            raise ConfigError(f"unknown search engine {name!r} in search.engines", hint=f"known: {', '.join(ENGINES)}")
+            raise ConfigError(
+                f"unknown search engine {name!r} in search.engines", hint=f"known: {', '.join(ENGINES)}"
+            )
         if _setting(name, search, environ).strip():
             out.append(name)
     return out
 
 
-def _single(name: str, search: SearchConfig, client: httpx.AsyncClient, environ: Mapping[str, str]) -> SearchEngine:
+def _single(
+    name: str, search: SearchConfig, client: httpx.AsyncClient, environ: Mapping[str, str]
+) -> SearchEngine:
     value = _setting(name, search, environ).strip()
     if name == "duckduckgo":
         return DuckDuckGoEngine(client, search.duckduckgo_url, search.timeout)
     if not value:
         what = "a URL" if name == "searxng" else "an API key"
-        raise ConfigError(f"search engine {name!r} needs {what}", hint=f"set {ENV_VARS[name]}, or {_SETUP_HINT}")
+        raise ConfigError(
+            f"search engine {name!r} needs {what}", hint=f"set {ENV_VARS[name]}, or {_SETUP_HINT}"
+        )
     if name == "searxng":
         return SearXNGEngine(client, value, search.timeout)
     if name == "brave":
@@ -71,7 +77,9 @@ def make_engine(
     """Build the engine ``name`` ("searxng", "brave", "serpapi", "duckduckgo" or "auto")."""
     environ = os.environ if environ is None else environ
     if name == "local":
-        raise ConfigError("the local engine searches a corpus", hint="pass --corpus PATH instead of --engine local")
+        raise ConfigError(
+            "the local engine searches a corpus", hint="pass --corpus PATH instead of --engine local"
+        )
     if name in ENGINES:
         return _single(name, search, client, environ)
     if name != "auto":
@@ -92,7 +100,9 @@ async def _ask(engine: SearchEngine, query: str, k: int, timeout: float) -> list
     try:
         return await asyncio.wait_for(engine.search(query, k), timeout)
     except (asyncio.TimeoutError, TimeoutError):
-        raise EngineError(f"{engine.name}: no answer within {timeout:g}s", kind="timeout", stage="search") from None
+        raise EngineError(
+            f"{engine.name}: no answer within {timeout:g}s", kind="timeout", stage="search"
+        ) from None
 
 
 class FailoverEngine:
@@ -124,7 +134,9 @@ class FailoverEngine:
                 return hits, events
             events.append(f"failover: {engine.name} returned no results")
         if errors == len(self.engines):
-            raise SearchError("every search engine failed: " + "; ".join(events), stage="search", hint=_SETUP_HINT)
+            raise SearchError(
+                "every search engine failed: " + "; ".join(events), stage="search", hint=_SETUP_HINT
+            )
         return [], events
 
 
@@ -148,8 +160,13 @@ def rrf_fuse(lists: Sequence[Sequence[SearchHit]], k: int) -> list[SearchHit]:
             engines.setdefault(key, []).append(hit.engine)
     order = sorted(scores, key=lambda key: -scores[key])[:k]
     return [
-        SearchHit(url=first[key].url, title=first[key].title, snippet=first[key].snippet or "", rank=i,
-                  engine="+".join(dict.fromkeys(engines[key])))
+        SearchHit(
+            url=first[key].url,
+            title=first[key].title,
+            snippet=first[key].snippet or "",
+            rank=i,
+            engine="+".join(dict.fromkeys(engines[key])),
+        )
         for i, key in enumerate(order, start=1)
     ]
 
@@ -171,5 +188,7 @@ class FusionEngine(FailoverEngine):
                 lists.append(result)
                 events.append(f"fusion: {engine.name} answered with {len(result)} results")
         if not lists:
-            raise SearchError("every search engine failed: " + "; ".join(events), stage="search", hint=_SETUP_HINT)
+            raise SearchError(
+                "every search engine failed: " + "; ".join(events), stage="search", hint=_SETUP_HINT
+            )
         return rrf_fuse(lists, k), events
