@@ -30,7 +30,9 @@ def _spellings(value: int) -> list[str]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0x7F000001, 0xA9FEA9FE, 0x0A000001, 0xC0A80101])))
+@given(
+    st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0x7F000001, 0xA9FEA9FE, 0x0A000001, 0xC0A80101]))
+)
 def test_every_spelling_of_an_address_gets_the_same_verdict(value):
     expected = is_public_ip(ipaddress.IPv4Address(value))
     policy = AddressPolicy()
@@ -46,13 +48,21 @@ def test_every_spelling_of_an_address_gets_the_same_verdict(value):
         assert allowed == expected, spelling
 
 
-WORDS = st.lists(st.sampled_from("river museum harbour bread train winter garden music".split()), min_size=6,
-                 max_size=30).map(" ".join)
-HIDING = st.sampled_from([
-    '<p style="display:none">{}</p>', '<div hidden>{}</div>', '<span aria-hidden="true">{}</span>',
-    '<p style="Visibility: Hidden">{}</p>', "<script>var t = '{}';</script>", "<style>/* {} */</style>",
-    "<noscript>{}</noscript>", "<template><p>{}</p></template>",
-])
+WORDS = st.lists(
+    st.sampled_from("river museum harbour bread train winter garden music".split()), min_size=6, max_size=30
+).map(" ".join)
+HIDING = st.sampled_from(
+    [
+        '<p style="display:none">{}</p>',
+        "<div hidden>{}</div>",
+        '<span aria-hidden="true">{}</span>',
+        '<p style="Visibility: Hidden">{}</p>',
+        "<script>var t = '{}';</script>",
+        "<style>/* {} */</style>",
+        "<noscript>{}</noscript>",
+        "<template><p>{}</p></template>",
+    ]
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -63,8 +73,14 @@ def test_extraction_never_returns_hidden_text(blocks):
         for i, (text, hide) in enumerate(blocks)
     )
     html = f"<html><head><title>t</title></head><body><article>{body}</article></body></html>"
-    page = Page(url="https://e.org/", final_url="https://e.org/", status=200, content_type="text/html", text=html,
-                fetched_at=0.0)
+    page = Page(
+        url="https://e.org/",
+        final_url="https://e.org/",
+        status=200,
+        content_type="text/html",
+        text=html,
+        fetched_at=0.0,
+    )
     try:
         first = extract_module.extract(page, timeout=10)
     except FetchError as exc:

@@ -23,7 +23,8 @@ _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webglm-extract")
 _MIN_GOOD_CHARS = 200  # below this trafilatura probably missed the content: try the fallback
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed")
 _NAV_TAGS = ("nav", "header", "footer", "aside", "form", "button", "select", "menu")
-_STYLE = "translate(@style, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ', 'abcdefghijklmnopqrstuvwxyz')"  # the space is deleted
+# Lower-cases the style and deletes spaces (the space has no counterpart in the target).
+_STYLE = "translate(@style, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ', 'abcdefghijklmnopqrstuvwxyz')"
 _HIDDEN_XPATH = (
     "//*[@hidden] | //*[@aria-hidden='true'] | //input[@type='hidden']"
     f" | //*[contains({_STYLE}, 'display:none')] | //*[contains({_STYLE}, 'visibility:hidden')]"
