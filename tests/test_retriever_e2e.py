@@ -141,3 +141,26 @@ async def test_search_failure_is_recorded(servers):
     result = await _retrieve(search, fetch)
     assert result.passages == () and result.failures[0].stage == "search"
     assert result.failures[0].kind == "http_500"
+
+
+async def test_failover_reasons_reach_the_retrieval_events(servers):
+    pages, api = servers
+    good = pages.add("/iliad.html", ARTICLE.format(title="Iliad", body=ILIAD))
+    api.results = [{"url": good, "title": "Iliad", "snippet": "epic"}]
+    api.modes = {"searxng": "429"}
+    search = SearchConfig(
+        searxng_url=api.url + "/searxng",
+        brave_url=api.url + "/brave/res/v1/web/search",
+        engines=("searxng", "brave"),
+    )
+    fetch = FetchConfig(allow_hosts=(f"127.0.0.1:{pages.port}",))
+    api_client, fetch_client = make_clients(fetch, search)
+    try:
+        engine = make_engine("auto", search, api_client, environ={"BRAVE_API_KEY": "k"})
+        retriever = WebRetriever(search, fetch, ChunkConfig(), engine=engine, fetch_client=fetch_client)
+        result = await retriever.retrieve("who wrote the iliad")
+    finally:
+        await api_client.aclose()
+        await fetch_client.aclose()
+    assert result.events[0].startswith("failover: searxng failed (rate_limited)")
+    assert result.hits[0].engine == "brave" and result.passages[0].url == good
