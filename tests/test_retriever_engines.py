@@ -164,15 +164,20 @@ def test_rrf_prefers_agreement():
 
 def test_configuration_and_hints():
     search = SearchConfig()
-    assert configured_engines(search, {}) == ["duckduckgo"]
+    assert configured_engines(search, {}) == []  # DuckDuckGo alone is not a configuration
+    assert configured_engines(search, {"BRAVE_API_KEY": "k"}) == ["brave", "duckduckgo"]
+    assert configured_engines(SearchConfig(engines=("duckduckgo",)), {}) == ["duckduckgo"]
     assert configured_engines(search, {"SEARXNG_URL": "http://127.0.0.1:8888", **KEYS}) == list(ALL)
     client = httpx.AsyncClient()
     with pytest.raises(ConfigError) as info:
         make_engine("brave", search, client, environ={})
     assert "BRAVE_API_KEY" in str(info.value)
-    with pytest.raises(ConfigError) as info:
-        make_engine("auto", SearchConfig(engines=("searxng", "serpapi")), client, environ={})
-    assert "SEARXNG_URL" in str(info.value) and "--corpus" in str(info.value)
+    for engines in (("searxng", "serpapi"), ALL):
+        with pytest.raises(ConfigError) as info:
+            make_engine("auto", SearchConfig(engines=engines), client, environ={})
+        assert "SEARXNG_URL" in str(info.value) and "--corpus" in str(info.value)
+        assert "--engine duckduckgo" in str(info.value)
+    assert make_engine("duckduckgo", search, client, environ={}).name == "duckduckgo"
     with pytest.raises(ConfigError):
         make_engine("bing", search, client, environ={})
     with pytest.raises(ConfigError) as info:

@@ -3,8 +3,9 @@
 ``auto`` tries the configured engines in order and moves on after an error, a
 timeout, a 429 or an empty answer, recording each reason as an event. With
 ``fuse`` every configured engine is asked at once and the lists are merged by
-reciprocal rank. DuckDuckGo needs no key, so it is usable everywhere; because
-it is scraped and often rate limited it comes last in the default order.
+reciprocal rank. DuckDuckGo needs no key, but it is scraped and often rate
+limited: ``auto`` uses it only as the last fallback behind a configured engine
+(or when it is the only engine listed); ``--engine duckduckgo`` selects it alone.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ ENV_VARS = {"searxng": "SEARXNG_URL", "brave": "BRAVE_API_KEY", "serpapi": "SERP
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
 _SETUP_HINT = (
     "set SEARXNG_URL (a SearXNG instance with JSON output), BRAVE_API_KEY or SERPAPI_API_KEY, "
-    "or answer from local files with --corpus PATH"
+    "pass --engine duckduckgo (no key, often rate limited), or answer from local files with --corpus PATH"
 )
 
 
@@ -38,18 +39,26 @@ def _setting(name: str, search: SearchConfig, environ: Mapping[str, str]) -> str
 
 
 def configured_engines(search: SearchConfig, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Engines of ``search.engines`` whose URL or key is present, in configured order."""
+    """Engines of ``search.engines`` that ``auto`` would use, in configured order.
+
+    Engines that need a URL or key count when it is present. DuckDuckGo needs
+    none but is a scraper that is often rate limited, so it only serves as a
+    fallback behind a configured engine, unless it is the only engine listed
+    (an explicit choice). An empty list means nothing is configured.
+    """
     environ = os.environ if environ is None else environ
     out = []
     for name in search.engines:
         if name == "local":
             continue  # the corpus is served by the pipeline's index, not by a web engine
         if name not in ENGINES:
-            raise ConfigError(
-                f"unknown search engine {name!r} in search.engines", hint=f"known: {', '.join(ENGINES)}"
-            )
+            raise ConfigError(f"unknown search engine {name!r} in search.engines", hint=f"known: {', '.join(ENGINES)}")
         if _setting(name, search, environ).strip():
             out.append(name)
+    keyless_only = all(name == "duckduckgo" for name in out)
+    listed = [name for name in search.engines if name != "local"]
+    if out and keyless_only and listed != ["duckduckgo"]:
+        return []
     return out
 
 
