@@ -52,7 +52,9 @@ def configured_engines(search: SearchConfig, environ: Mapping[str, str] | None =
         if name == "local":
             continue  # the corpus is served by the pipeline's index, not by a web engine
         if name not in ENGINES:
-            raise ConfigError(f"unknown search engine {name!r} in search.engines", hint=f"known: {', '.join(ENGINES)}")
+            raise ConfigError(
+                f"unknown search engine {name!r} in search.engines", hint=f"known: {', '.join(ENGINES)}"
+            )
         if _setting(name, search, environ).strip():
             out.append(name)
     keyless_only = all(name == "duckduckgo" for name in out)
