@@ -164,3 +164,21 @@ async def test_failover_reasons_reach_the_retrieval_events(servers):
         await fetch_client.aclose()
     assert result.events[0].startswith("failover: searxng failed (rate_limited)")
     assert result.hits[0].engine == "brave" and result.passages[0].url == good
+
+
+async def test_pdf_results_become_passages(servers):
+    pytest.importorskip("pypdf")
+    from webglm.retriever.testing import minimal_pdf
+
+    pages, api = servers
+    pdf = pages.add(
+        "/iliad.pdf",
+        minimal_pdf(["The Iliad is attributed to Homer by ancient tradition."], "Iliad"),
+        ctype="application/pdf",
+    )
+    api.results = [{"url": pdf, "title": "Iliad (PDF)", "snippet": "pdf"}]
+    search, fetch = _setup(pages, api)
+    result = await _retrieve(search, fetch)
+    assert [(p.source, p.title, p.text) for p in result.passages] == [
+        ("web", "Iliad", "The Iliad is attributed to Homer by ancient tradition.")
+    ]

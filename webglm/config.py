@@ -65,6 +65,7 @@ class FetchConfig:
     user_agent: str = "webglm/0.1 (+https://github.com/webglm/webglm)"
     robots: bool = False
     extract_timeout: float = 2.0
+    pdf: bool = True  # read application/pdf when the optional pypdf extractor is installed
 
     def __post_init__(self) -> None:
         _check(self.page_timeout > 0, "fetch", "page_timeout must be > 0")

@@ -15,6 +15,18 @@ import httpx
 from ..errors import FetchError
 
 ALLOWED_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
+PDF = "application/pdf"
+
+
+def pdf_supported() -> bool:
+    """True when the optional PDF extractor (pypdf) is installed."""
+    try:
+        import pypdf  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 _META_CHARSET = re.compile(
     rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE
 )
@@ -64,10 +76,10 @@ def media_type(response: httpx.Response) -> tuple[str, str]:
     return mime.strip().lower(), charset
 
 
-def check_headers(response: httpx.Response, max_bytes: int) -> str:
+def check_headers(response: httpx.Response, max_bytes: int, pdf: bool = False) -> str:
     """Reject a response by its headers before reading the body; return its mime type."""
     mime, _ = media_type(response)
-    if mime and mime not in ALLOWED_TYPES:
+    if mime and mime not in ALLOWED_TYPES and not (pdf and mime == PDF):
         raise FetchError(f"content type {mime!r} is not fetched", kind="content_type")
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip", "deflate", ""):

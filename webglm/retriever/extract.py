@@ -143,7 +143,30 @@ def _extract_html(html: str) -> tuple[str, str]:
     return title, text
 
 
+_PDF_MAX_PAGES = 50  # enough for papers and reports; bounds the time a huge PDF can take
+
+
+def _pdf_text(page: Page) -> tuple[str, str]:
+    """Text of a PDF page object (bytes carried as latin-1 text by the fetcher)."""
+    import io
+
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(page.text.encode("latin-1")))
+        title = str((reader.metadata or {}).get("/Title", "") or "")
+        parts = [(p.extract_text() or "") for p in reader.pages[:_PDF_MAX_PAGES]]
+    except (pypdf.errors.PyPdfError, ValueError, KeyError, TypeError) as exc:
+        raise FetchError(
+            f"unreadable PDF: {exc}", kind="extract_pdf", stage="extract", url=page.url
+        ) from None
+    lines = (" ".join(line.split()) for part in parts for line in part.splitlines())
+    return title.strip(), "\n".join(line for line in lines if line)
+
+
 def _extract_sync(page: Page) -> tuple[str, str]:
+    if page.content_type == "application/pdf":
+        return _pdf_text(page)
     if page.content_type == "text/plain":
         text = "\n".join(_BLANKS.sub(" ", line).strip() for line in page.text.splitlines())
         return page.title, re.sub(r"\n{3,}", "\n\n", text).strip()

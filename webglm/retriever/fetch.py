@@ -24,7 +24,7 @@ import httpx
 from ..config import FetchConfig
 from ..errors import FetchError
 from ..types import Failure, Page
-from .body import check_headers, decode_body, media_type, read_capped
+from .body import PDF, check_headers, decode_body, media_type, pdf_supported, read_capped
 from .guard import AddressPolicy, check_url
 
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -72,6 +72,7 @@ class Fetcher:
         self.client = client
         self.config = config
         self.policy = AddressPolicy.from_config(config.allow_hosts, config.allowed_ports)
+        self._pdf = config.pdf and pdf_supported()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._global = asyncio.Semaphore(config.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
@@ -140,8 +141,14 @@ class Fetcher:
             raise _Retryable(err, _retry_after(response) if status in (429, 503) else None)
         if not 200 <= status < 300:
             raise FetchError(f"HTTP {status}", kind=f"http_{status}", url=url)
-        mime = check_headers(response, self.config.max_bytes)
+        mime = check_headers(response, self.config.max_bytes, pdf=self._pdf)
         body = await read_capped(response, self.config.max_bytes, self.config.max_decompressed_bytes)
+        if mime == PDF:
+            # Page.text is a str: PDF bytes travel losslessly as latin-1 until extraction.
+            text = body.decode("latin-1")
+            return Page(
+                url=url, final_url=final, status=status, content_type=mime, text=text, fetched_at=time.time()
+            )
         text = decode_body(body, media_type(response)[1])
         if not mime:  # no header: sniff, and keep only what looks like text
             mime = "text/html" if "<html" in text[:2048].lower() else "text/plain"

@@ -360,7 +360,7 @@ class FakeSearchAPI(LocalServer):
         items = "".join(
             '<div class="result results_links web-result"><h2 class="result__title">'
             f'<a class="result__a" href="//duckduckgo.com/l/?uddg={quote(r["url"], safe="")}&amp;rut=x">'
-            f'{html.escape(r["title"])}</a></h2>'
+            f"{html.escape(r['title'])}</a></h2>"
             f'<a class="result__snippet" href="#">{html.escape(r.get("snippet", ""))}</a></div>'
             for r in rows
         )
@@ -370,6 +370,34 @@ class FakeSearchAPI(LocalServer):
             f"<html><body><div id='links'>{ad}{items or '<div class=no-results>No results.</div>'}"
             "</div></body></html>",
         )
+
+
+def minimal_pdf(lines: list[str], title: str = "") -> bytes:
+    """A small valid one-page PDF showing ``lines`` (ASCII) in Helvetica, for tests."""
+
+    def esc(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    content = "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({esc(line)}) Tj T*" for line in lines) + " ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >>"
+        " /Contents 5 0 R >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+        f"<< /Title ({esc(title)}) >>",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    trailer = f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    return out + trailer.encode()
 
 
 def serve_directory(
