@@ -75,7 +75,7 @@ class FetchConfig:
         _check(self.stage_budget > 0, "fetch", "stage_budget must be > 0")
         _check(self.total_timeout > 0, "fetch", "total_timeout must be > 0")
         _check(0 <= self.retries <= 5, "fetch", "retries must be in 0..5")
-        _check(self.max_decompressed_bytes >= self.max_bytes, "fetch", "need max_decompressed_bytes >= max_bytes")
+        _check(self.max_decompressed_bytes >= self.max_bytes, "fetch", "max_decompressed_bytes < max_bytes")
         _check(all(0 < p < 65536 for p in self.allowed_ports), "fetch", "allowed_ports must be in 1..65535")
         _check(self.extract_timeout > 0, "fetch", "extract_timeout must be > 0")
 
