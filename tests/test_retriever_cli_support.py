@@ -56,3 +56,16 @@ def test_fetcher_reused_across_event_loops_and_per_host_limit():
             elapsed, result = asyncio.run(run(box))
             assert len(result.pages) == 6
             assert elapsed >= 0.85, elapsed  # 6 pages, 2 at a time, 0.3 s each
+
+
+def test_importing_the_retriever_is_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, webglm.retriever; "
+        "heavy = [m for m in ('torch', 'transformers', 'trafilatura', 'bs4', 'pypdf') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
