@@ -67,5 +67,8 @@ def test_importing_the_retriever_is_light():
         "heavy = [m for m in ('torch', 'transformers', 'trafilatura', 'bs4', 'pypdf') if m in sys.modules]; "
         "print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "[]"
