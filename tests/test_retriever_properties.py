@@ -88,3 +88,30 @@ def test_extraction_never_returns_hidden_text(blocks):
         return
     assert "ZZSECRET" not in first[1]
     assert extract_module.extract(page, timeout=10) == first
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=4096), st.sampled_from(["", "utf-8", "latin-1", "bogus-charset", "shift_jis"]))
+def test_decoding_arbitrary_bytes_returns_text_or_a_fetch_error(body, charset):
+    from webglm.retriever.body import decode_body
+
+    try:
+        text = decode_body(body, charset)
+    except FetchError as exc:
+        assert exc.kind in ("content_type", "decode")
+    else:
+        assert isinstance(text, str)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2048), st.sampled_from(["gzip", "deflate", "identity"]))
+def test_inflating_arbitrary_bytes_is_bounded_or_a_fetch_error(data, encoding):
+    from webglm.retriever.body import _Inflater
+
+    inflater = _Inflater(encoding, 1024)
+    try:
+        out = inflater.feed(data)
+    except FetchError as exc:
+        assert exc.kind in ("decode", "too_large")
+    else:
+        assert len(out) <= 1024
