@@ -57,11 +57,15 @@ def load_pages(directory: Path) -> tuple[list[tuple[str, dict, str]], bool]:
 
 
 def _synthetic(i: int) -> str:
-    para = " ".join(f"Paragraph {i}.{j} reports measured values and the reasons behind them." for j in range(8))
+    para = " ".join(
+        f"Paragraph {i}.{j} reports measured values and the reasons behind them." for j in range(8)
+    )
     nav = "".join(f"<li><a href='/s{k}'>Section {k}</a></li>" for k in range(40))
-    return (f"<html><head><title>Synthetic {i}</title><script>var x={i};</script></head><body><nav><ul>{nav}"
-            f"</ul></nav><article><h1>Report {i}</h1>" + f"<p>{para}</p>" * 12 + "</article><footer>(c)</footer>"
-            "</body></html>")
+    return (
+        f"<html><head><title>Synthetic {i}</title><script>var x={i};</script></head><body><nav><ul>{nav}"
+        f"</ul></nav><article><h1>Report {i}</h1>" + f"<p>{para}</p>" * 12 + "</article><footer>(c)</footer>"
+        "</body></html>"
+    )
 
 
 def _page(url: str, html: str) -> Page:
@@ -79,7 +83,9 @@ def bench_extract(pages, repeat: int) -> dict:
         for mode, key in (("tokens", "extract+chunk"), ("webglm-compat", "extract+chunk(compat)")):
             config = ChunkConfig(mode=mode)
             c0 = time.perf_counter()
-            count = sum(len(chunk_text(t, url=u, title=ti, config=config)) for (u, _, _), (ti, t) in zip(pages, texts))
+            count = sum(
+                len(chunk_text(t, url=u, title=ti, config=config)) for (u, _, _), (ti, t) in zip(pages, texts)
+            )
             rates[key].append(len(pages) / (t_extract + time.perf_counter() - c0))
             if mode == "tokens":
                 n_passages = count
@@ -98,8 +104,12 @@ def quality(pages) -> dict:
         kept_n += len(info.get("with", []))
         dropped += sum(s not in text for s in info.get("without", []))
         dropped_n += len(info.get("without", []))
-    return {"with_kept": round(kept / kept_n, 3), "without_dropped": round(dropped / dropped_n, 3),
-            "with_n": kept_n, "without_n": dropped_n}
+    return {
+        "with_kept": round(kept / kept_n, 3),
+        "without_dropped": round(dropped / dropped_n, 3),
+        "with_n": kept_n,
+        "without_n": dropped_n,
+    }
 
 
 async def bench_fetch(pages) -> dict:
@@ -121,17 +131,21 @@ async def bench_fetch(pages) -> dict:
             fetch_s = time.perf_counter() - start
             stage = []
             for q in range(0, min(len(urls), 100), 10):  # ten-result "questions", like a search page
-                hits = [SearchHit(u, "", "", i + 1, "fake") for i, u in enumerate(urls[q:q + 10])]
-                retriever = WebRetriever(SearchConfig(), fetch, ChunkConfig(), engine=FakeSearchEngine(hits),
-                                         fetch_client=client)
+                hits = [SearchHit(u, "", "", i + 1, "fake") for i, u in enumerate(urls[q : q + 10])]
+                retriever = WebRetriever(
+                    SearchConfig(), fetch, ChunkConfig(), engine=FakeSearchEngine(hits), fetch_client=client
+                )
                 r = await retriever.retrieve(f"question {q}")
                 stage.append((r.timings["fetch"], r.timings["extract"]))
         finally:
             await api.aclose()
             await client.aclose()
-    return {"fetch_pages_per_s": round(len(result.pages) / fetch_s, 1), "fetched": len(result.pages),
-            "stage_fetch_median_s": round(statistics.median(s[0] for s in stage), 3),
-            "stage_extract_median_s": round(statistics.median(s[1] for s in stage), 3)}
+    return {
+        "fetch_pages_per_s": round(len(result.pages) / fetch_s, 1),
+        "fetched": len(result.pages),
+        "stage_fetch_median_s": round(statistics.median(s[0] for s in stage), 3),
+        "stage_extract_median_s": round(statistics.median(s[1] for s in stage), 3),
+    }
 
 
 def main() -> None:
@@ -142,8 +156,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     pages, real = load_pages(args.pages)
-    report = {"pages": len(pages), "saved_pages": real, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-              "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    report = {
+        "pages": len(pages),
+        "saved_pages": real,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     report["throughput_pages_per_s"] = bench_extract(pages, args.repeat)
     if real:
         report["quality"] = quality(pages)

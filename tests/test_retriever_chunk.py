@@ -10,12 +10,14 @@ from webglm.retriever.chunk import TOKEN, chunk_text, count_tokens, dedup_passag
 from webglm.types import Passage
 
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéß0123456789", min_size=1, max_size=12)
-SEP = st.sampled_from([" ", " ", " ", ", ", ". ", "! ", "? ", "\n", "\n\n", ".\" ", "\t", " - ", "; "])
+SEP = st.sampled_from([" ", " ", " ", ", ", ". ", "! ", "? ", "\n", "\n\n", '." ', "\t", " - ", "; "])
 TEXT = st.lists(st.tuples(WORD, SEP), min_size=0, max_size=300).map(lambda xs: "".join(w + s for w, s in xs))
 CONFIGS = st.builds(
-    lambda size, overlap: ChunkConfig(max_tokens=size, overlap_tokens=min(overlap, size - 1), dedup=False,
-                                      per_url_cap=10_000),
-    st.integers(8, 120), st.integers(0, 40),
+    lambda size, overlap: ChunkConfig(
+        max_tokens=size, overlap_tokens=min(overlap, size - 1), dedup=False, per_url_cap=10_000
+    ),
+    st.integers(8, 120),
+    st.integers(0, 40),
 )
 
 
@@ -74,7 +76,9 @@ def test_sentence_boundaries_and_overlap():
 
 def test_long_sentence_is_cut_and_ids_are_stable():
     text = "word " * 250
-    passages = chunk_text(text, url="https://e.org", title="t", config=ChunkConfig(max_tokens=100, dedup=False))
+    passages = chunk_text(
+        text, url="https://e.org", title="t", config=ChunkConfig(max_tokens=100, dedup=False)
+    )
     assert [count_tokens(p.text) for p in passages] == [100, 100, 50]
     assert passages[0].id == passage_id("https://e.org", passages[0].start, passages[0].end)
     assert re.fullmatch(r"[0-9a-f]{16}", passages[0].id)
@@ -82,11 +86,17 @@ def test_long_sentence_is_cut_and_ids_are_stable():
 
 def test_near_duplicates_and_per_url_cap():
     para = "The quick brown fox jumps over the lazy dog near the river bank today. "
-    text = "\n".join([para * 3, para * 3 + "Extra.", "Completely different content about astronomy and stars."])
+    text = "\n".join(
+        [para * 3, para * 3 + "Extra.", "Completely different content about astronomy and stars."]
+    )
     passages = chunk_text(text, url="u", title="t", config=ChunkConfig(max_tokens=60, overlap_tokens=0))
     assert len(passages) == 2
-    capped = chunk_text(" ".join(f"Fact {i} differs." for i in range(200)), url="u", title="t",
-                        config=ChunkConfig(max_tokens=10, overlap_tokens=0, per_url_cap=5))
+    capped = chunk_text(
+        " ".join(f"Fact {i} differs." for i in range(200)),
+        url="u",
+        title="t",
+        config=ChunkConfig(max_tokens=10, overlap_tokens=0, per_url_cap=5),
+    )
     assert len(capped) == 5
 
 

@@ -30,13 +30,21 @@ def corpus(tmp_path):
     root = tmp_path / "docs"
     (root / "sub").mkdir(parents=True)
     (root / "guide.md").write_text(GUIDE, encoding="utf-8")
-    (root / "notes.txt").write_text("Plain notes about the release schedule for the autumn.\n", encoding="utf-8")
+    (root / "notes.txt").write_text(
+        "Plain notes about the release schedule for the autumn.\n", encoding="utf-8"
+    )
     (root / "sub" / "page.html").write_text(
         "<html><head><title>Archived page</title></head><body><nav>menu</nav><article><p>"
-        + "The archive keeps every published report for ten years. " * 5 + "</p></article></body></html>",
-        encoding="utf-8")
-    (root / "sub" / "manual.rst").write_text("Manual\n======\n\nThe manual explains the configuration file.\n")
-    (root / "latin.txt").write_bytes("Caf\u00e9 cr\u00e8me recipe notes for the weekend baking club.".encode("latin-1"))
+        + "The archive keeps every published report for ten years. " * 5
+        + "</p></article></body></html>",
+        encoding="utf-8",
+    )
+    (root / "sub" / "manual.rst").write_text(
+        "Manual\n======\n\nThe manual explains the configuration file.\n"
+    )
+    (root / "latin.txt").write_bytes(
+        "Caf\u00e9 cr\u00e8me recipe notes for the weekend baking club.".encode("latin-1")
+    )
     (root / "binary.txt").write_bytes(b"\x00\x01\x02PK\x03\x04" * 100)
     (root / "image.png").write_bytes(b"\x89PNG")
     return root

@@ -12,8 +12,10 @@ from webglm.retriever.testing import FakeSearchAPI, PageServer
 from webglm.testing import FakeSearchEngine
 
 ARTICLE = "<html><head><title>{title}</title></head><body><article><p>{body}</p></article></body></html>"
-ILIAD = " ".join(["The Iliad is an ancient Greek epic poem traditionally attributed to Homer."] * 3
-                 + ["It is set during the Trojan War, the ten-year siege of the city of Troy."] * 3)
+ILIAD = " ".join(
+    ["The Iliad is an ancient Greek epic poem traditionally attributed to Homer."] * 3
+    + ["It is set during the Trojan War, the ten-year siege of the city of Troy."] * 3
+)
 
 
 class MemoryStore:
@@ -62,10 +64,14 @@ async def test_answer_material_comes_from_the_good_pages(servers):
     pages, api = servers
     good = pages.add("/iliad.html", ARTICLE.format(title="Iliad", body=ILIAD))
     bad = {code: pages.url + f"/status/{code}" for code in (403, 404, 500)}
-    api.results = [{"url": good, "title": "Iliad - Wiki", "snippet": "epic poem"}] + [
-        {"url": u, "title": f"Broken {c}", "snippet": f"snippet of the {c} page"} for c, u in bad.items()
-    ] + [{"url": pages.url + "/binary", "title": "Binary", "snippet": "binary snippet"},
-         {"url": pages.url + "/slow/30", "title": "Slow", "snippet": "slow snippet"}]
+    api.results = (
+        [{"url": good, "title": "Iliad - Wiki", "snippet": "epic poem"}]
+        + [{"url": u, "title": f"Broken {c}", "snippet": f"snippet of the {c} page"} for c, u in bad.items()]
+        + [
+            {"url": pages.url + "/binary", "title": "Binary", "snippet": "binary snippet"},
+            {"url": pages.url + "/slow/30", "title": "Slow", "snippet": "slow snippet"},
+        ]
+    )
     search, fetch = _setup(pages, api, stage_budget=1.0, retries=0)
     start = time.monotonic()
     result = await _retrieve(search, fetch)
@@ -89,8 +95,10 @@ async def test_saved_real_pages(servers, shared_data):
     for i, (url, info) in enumerate(chosen):
         body = (shared_data / "pages" / "html" / info["file"]).read_bytes()
         pages.add(f"/real{i}.html", body, ctype="text/html")
-    api.results = [{"url": pages.url + f"/real{i}.html", "title": info.get("title", ""), "snippet": ""}
-                   for i, (_, info) in enumerate(chosen)]
+    api.results = [
+        {"url": pages.url + f"/real{i}.html", "title": info.get("title", ""), "snippet": ""}
+        for i, (_, info) in enumerate(chosen)
+    ]
     search, fetch = _setup(pages, api)
     result = await _retrieve(search, fetch, "news")
     assert not [f for f in result.failures if f.stage == "fetch"]
@@ -104,8 +112,10 @@ async def test_saved_real_pages(servers, shared_data):
 async def test_record_then_replay_touches_no_network(servers):
     pages, api = servers
     good = pages.add("/iliad.html", ARTICLE.format(title="Iliad", body=ILIAD))
-    api.results = [{"url": good, "title": "Iliad", "snippet": "epic"},
-                   {"url": pages.url + "/status/404", "title": "Gone", "snippet": "gone snippet"}]
+    api.results = [
+        {"url": good, "title": "Iliad", "snippet": "epic"},
+        {"url": pages.url + "/status/404", "title": "Gone", "snippet": "gone snippet"},
+    ]
     search, fetch = _setup(pages, api, retries=0)
     store = MemoryStore()
     assert isinstance(store, PageStore)
@@ -113,8 +123,9 @@ async def test_record_then_replay_touches_no_network(servers):
     assert store.pages and store.hits
     before = pages.connections + api.connections
     offline = FakeSearchEngine(name="searxng", fail="must not be called in replay")
-    replayer = WebRetriever(search, fetch, ChunkConfig(), engine=offline, fetch_client=None, page_store=store,
-                            replay=True)
+    replayer = WebRetriever(
+        search, fetch, ChunkConfig(), engine=offline, fetch_client=None, page_store=store, replay=True
+    )
     replayed = await replayer.retrieve("who wrote the iliad")
     assert pages.connections + api.connections == before and offline.queries == []
     assert [p.id for p in replayed.passages] == [p.id for p in recorded.passages]
@@ -130,3 +141,44 @@ async def test_search_failure_is_recorded(servers):
     result = await _retrieve(search, fetch)
     assert result.passages == () and result.failures[0].stage == "search"
     assert result.failures[0].kind == "http_500"
+
+
+async def test_failover_reasons_reach_the_retrieval_events(servers):
+    pages, api = servers
+    good = pages.add("/iliad.html", ARTICLE.format(title="Iliad", body=ILIAD))
+    api.results = [{"url": good, "title": "Iliad", "snippet": "epic"}]
+    api.modes = {"searxng": "429"}
+    search = SearchConfig(
+        searxng_url=api.url + "/searxng",
+        brave_url=api.url + "/brave/res/v1/web/search",
+        engines=("searxng", "brave"),
+    )
+    fetch = FetchConfig(allow_hosts=(f"127.0.0.1:{pages.port}",))
+    api_client, fetch_client = make_clients(fetch, search)
+    try:
+        engine = make_engine("auto", search, api_client, environ={"BRAVE_API_KEY": "k"})
+        retriever = WebRetriever(search, fetch, ChunkConfig(), engine=engine, fetch_client=fetch_client)
+        result = await retriever.retrieve("who wrote the iliad")
+    finally:
+        await api_client.aclose()
+        await fetch_client.aclose()
+    assert result.events[0].startswith("failover: searxng failed (rate_limited)")
+    assert result.hits[0].engine == "brave" and result.passages[0].url == good
+
+
+async def test_pdf_results_become_passages(servers):
+    pytest.importorskip("pypdf")
+    from webglm.retriever.testing import minimal_pdf
+
+    pages, api = servers
+    pdf = pages.add(
+        "/iliad.pdf",
+        minimal_pdf(["The Iliad is attributed to Homer by ancient tradition."], "Iliad"),
+        ctype="application/pdf",
+    )
+    api.results = [{"url": pdf, "title": "Iliad (PDF)", "snippet": "pdf"}]
+    search, fetch = _setup(pages, api)
+    result = await _retrieve(search, fetch)
+    assert [(p.source, p.title, p.text) for p in result.passages] == [
+        ("web", "Iliad", "The Iliad is attributed to Homer by ancient tradition.")
+    ]

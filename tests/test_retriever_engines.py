@@ -30,8 +30,12 @@ def api():
 
 def _config(api, **kw):
     return SearchConfig(
-        searxng_url=api.url + "/searxng", brave_url=api.url + "/brave/res/v1/web/search",
-        serpapi_url=api.url + "/serpapi/search.json", duckduckgo_url=api.url + "/ddg/html/", timeout=3.0, **kw
+        searxng_url=api.url + "/searxng",
+        brave_url=api.url + "/brave/res/v1/web/search",
+        serpapi_url=api.url + "/serpapi/search.json",
+        duckduckgo_url=api.url + "/ddg/html/",
+        timeout=3.0,
+        **kw,
     )
 
 
@@ -58,8 +62,9 @@ async def test_engine_empty(api, name):
 
 
 @pytest.mark.parametrize("name", ["searxng", "brave", "serpapi"])
-@pytest.mark.parametrize("mode,kind", [("429", "rate_limited"), ("500", "http_500"), ("malformed", "malformed"),
-                                       ("auth", "auth")])
+@pytest.mark.parametrize(
+    "mode,kind", [("429", "rate_limited"), ("500", "http_500"), ("malformed", "malformed"), ("auth", "auth")]
+)
 async def test_engine_errors(api, name, mode, kind):
     api.modes = {name: mode}
     with pytest.raises(EngineError) as info:
@@ -159,15 +164,20 @@ def test_rrf_prefers_agreement():
 
 def test_configuration_and_hints():
     search = SearchConfig()
-    assert configured_engines(search, {}) == ["duckduckgo"]
+    assert configured_engines(search, {}) == []  # DuckDuckGo alone is not a configuration
+    assert configured_engines(search, {"BRAVE_API_KEY": "k"}) == ["brave", "duckduckgo"]
+    assert configured_engines(SearchConfig(engines=("duckduckgo",)), {}) == ["duckduckgo"]
     assert configured_engines(search, {"SEARXNG_URL": "http://127.0.0.1:8888", **KEYS}) == list(ALL)
     client = httpx.AsyncClient()
     with pytest.raises(ConfigError) as info:
         make_engine("brave", search, client, environ={})
     assert "BRAVE_API_KEY" in str(info.value)
-    with pytest.raises(ConfigError) as info:
-        make_engine("auto", SearchConfig(engines=("searxng", "serpapi")), client, environ={})
-    assert "SEARXNG_URL" in str(info.value) and "--corpus" in str(info.value)
+    for engines in (("searxng", "serpapi"), ALL):
+        with pytest.raises(ConfigError) as info:
+            make_engine("auto", SearchConfig(engines=engines), client, environ={})
+        assert "SEARXNG_URL" in str(info.value) and "--corpus" in str(info.value)
+        assert "--engine duckduckgo" in str(info.value)
+    assert make_engine("duckduckgo", search, client, environ={}).name == "duckduckgo"
     with pytest.raises(ConfigError):
         make_engine("bing", search, client, environ={})
     with pytest.raises(ConfigError) as info:
@@ -175,4 +185,6 @@ def test_configuration_and_hints():
     assert "--corpus" in str(info.value)
     with pytest.raises(ConfigError):
         configured_engines(SearchConfig(engines=("yahoo",)), {})
-    assert make_engine("searxng", SearchConfig(searxng_url="http://h:1"), client, environ={}).name == "searxng"
+    assert (
+        make_engine("searxng", SearchConfig(searxng_url="http://h:1"), client, environ={}).name == "searxng"
+    )

@@ -14,7 +14,9 @@ import importlib
 
 extract_module = importlib.import_module("webglm.retriever.extract")
 
-ARTICLE = " ".join(f"The harbour museum opened its new gallery number {i} to visitors this spring." for i in range(12))
+ARTICLE = " ".join(
+    f"The harbour museum opened its new gallery number {i} to visitors this spring." for i in range(12)
+)
 HOSTILE = f"""<html><head><title>Harbour news</title><style>p {{color: red}}</style>
 <script>var secret = "SCRIPT-TEXT";</script></head><body>
 <nav><a href="/">Home</a> <a href="/about">NAVIGATION-TEXT about us</a></nav>
@@ -35,8 +37,16 @@ def test_hidden_scripts_and_navigation_are_dropped():
     title, text = extract_fn(_page(HOSTILE), timeout=10)
     assert title == "Harbour news"
     assert "gallery number 3" in text and "open daily" in text
-    for marker in ("SCRIPT-TEXT", "NAVIGATION-TEXT", "HIDDEN-STYLE", "HIDDEN-ATTR", "ARIA-HIDDEN", "INVISIBLE",
-                   "FOOTER-TEXT", "color: red"):
+    for marker in (
+        "SCRIPT-TEXT",
+        "NAVIGATION-TEXT",
+        "HIDDEN-STYLE",
+        "HIDDEN-ATTR",
+        "ARIA-HIDDEN",
+        "INVISIBLE",
+        "FOOTER-TEXT",
+        "color: red",
+    ):
         assert marker not in text, marker
 
 
@@ -47,7 +57,14 @@ def test_fallback_drops_hidden_text_too(monkeypatch):
     monkeypatch.setattr(extract_module, "_trafilatura", broken)
     title, text = extract_fn(_page(HOSTILE), timeout=10)
     assert "gallery number 3" in text
-    for marker in ("SCRIPT-TEXT", "NAVIGATION-TEXT", "HIDDEN-STYLE", "HIDDEN-ATTR", "ARIA-HIDDEN", "FOOTER-TEXT"):
+    for marker in (
+        "SCRIPT-TEXT",
+        "NAVIGATION-TEXT",
+        "HIDDEN-STYLE",
+        "HIDDEN-ATTR",
+        "ARIA-HIDDEN",
+        "FOOTER-TEXT",
+    ):
         assert marker not in text, marker
 
 
@@ -100,3 +117,12 @@ def test_quality_on_saved_pages(shared_data):
     assert kept_total > 50 and dropped_total > 50
     assert kept / kept_total >= 0.85, kept / kept_total
     assert dropped / dropped_total >= 0.80, dropped / dropped_total
+
+
+def test_hidden_elements_are_removed_before_any_extractor_runs():
+    import lxml.html
+
+    cleaned = lxml.html.tostring(extract_module._clean_tree(HOSTILE), encoding="unicode")
+    for marker in ("SCRIPT-TEXT", "HIDDEN-STYLE", "HIDDEN-ATTR", "ARIA-HIDDEN", "INVISIBLE"):
+        assert marker not in cleaned, marker
+    assert "gallery number 3" in cleaned

@@ -9,9 +9,15 @@ import pytest
 from webglm.config import FetchConfig
 from webglm.retriever.client import make_fetch_client
 from webglm.retriever.fetch import Fetcher
-from webglm.retriever.testing import PageServer
+from webglm.errors import FetchError
+from webglm.retriever import extract as extract_fn
+from webglm.retriever.testing import PageServer, minimal_pdf
 
-GOOD = "<html><head><title>Good</title></head><body><p>" + "Useful text about the topic. " * 20 + "</p></body></html>"
+GOOD = (
+    "<html><head><title>Good</title></head><body><p>"
+    + "Useful text about the topic. " * 20
+    + "</p></body></html>"
+)
 
 
 @pytest.fixture
@@ -113,9 +119,27 @@ async def test_gzip_page_is_decoded(pages):
 
 
 async def test_wrong_content_type_and_binary_body(pages):
-    urls = [pages.url + "/type/application_pdf", pages.url + "/type/image_png", pages.url + "/binary"]
+    urls = [pages.url + "/type/application_zip", pages.url + "/type/image_png", pages.url + "/binary"]
     result = await _fetch(_config(pages), urls)
     assert [f.kind for f in result.failures] == ["content_type"] * 3
+    result = await _fetch(_config(pages, pdf=False), [pages.url + "/type/application_pdf"])
+    assert [f.kind for f in result.failures] == ["content_type"]
+
+
+async def test_pdf_is_fetched_and_extracted(pages):
+    pytest.importorskip("pypdf")
+    good = pages.add(
+        "/paper.pdf",
+        minimal_pdf(["The Iliad is an epic poem.", "Homer (c) tradition."], "Iliad notes"),
+        ctype="application/pdf",
+    )
+    result = await _fetch(_config(pages), [good, pages.url + "/type/application_pdf"])
+    assert [p.content_type for p in result.pages] == ["application/pdf"] * 2
+    title, text = extract_fn(result.pages[0], timeout=10)
+    assert title == "Iliad notes" and text == "The Iliad is an epic poem.\nHomer (c) tradition."
+    with pytest.raises(FetchError) as info:
+        extract_fn(result.pages[1], timeout=10)
+    assert info.value.kind == "extract_pdf" and info.value.stage == "extract"
 
 
 async def test_redirects_followed_and_limited(pages):
@@ -154,8 +178,11 @@ async def test_no_retry_when_retry_after_exceeds_the_page_deadline(pages):
 
 
 async def test_charset_detection(pages):
-    text = "<html><body><p>Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e, na\u00efve fa\u00e7ade. " * 10 + "</p></body></html>"
-    meta = "<html><head><meta charset='iso-8859-1'></head><body><p>Gr\u00fc\u00dfe aus K\u00f6ln</p></body></html>"
+    text = (
+        "<html><body><p>Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e, na\u00efve fa\u00e7ade. " * 10
+        + "</p></body></html>"
+    )
+    meta = "<html><head><meta charset='iso-8859-1'></head><body><p>Gr\u00fc\u00dfe aus K\u00f6ln</p>"
     urls = [
         pages.add("/latin1.html", text.encode("latin-1"), ctype="text/html"),
         pages.add("/header.html", text.encode("cp1252"), ctype="text/html; charset=windows-1252"),

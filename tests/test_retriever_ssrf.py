@@ -15,15 +15,41 @@ from webglm.retriever.guard import AddressPolicy, check_url, is_public_ip, parse
 from webglm.retriever.testing import LocalServer, PageServer
 
 LOOPBACK_FORMS = [
-    "127.0.0.1", "127.1", "127.0.1", "2130706433", "0x7f000001", "017700000001", "0177.0.0.1",
-    "0x7f.0.0.1", "127.000.000.001", "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[0:0:0:0:0:0:0:1]",
-    "localhost", "LOCALHOST.", "0.0.0.0", "0",
+    "127.0.0.1",
+    "127.1",
+    "127.0.1",
+    "2130706433",
+    "0x7f000001",
+    "017700000001",
+    "0177.0.0.1",
+    "0x7f.0.0.1",
+    "127.000.000.001",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+    "[0:0:0:0:0:0:0:1]",
+    "localhost",
+    "LOCALHOST.",
+    "0.0.0.0",
+    "0",
 ]
 # Never dialled in these tests: the recording backend refuses every connection attempt itself.
 ELSEWHERE_FORMS = [
-    "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "[::ffff:169.254.169.254]", "2852039166",
-    "0xa9fea9fe", "100.64.0.1", "[fd00::1]", "[fe80::1]", "[64:ff9b::a00:1]", "[2002:a00:1::]", "224.0.0.1",
-    "255.255.255.255", "198.18.0.1",
+    "10.0.0.1",
+    "172.16.5.4",
+    "192.168.1.1",
+    "169.254.169.254",
+    "[::ffff:169.254.169.254]",
+    "2852039166",
+    "0xa9fea9fe",
+    "100.64.0.1",
+    "[fd00::1]",
+    "[fe80::1]",
+    "[64:ff9b::a00:1]",
+    "[2002:a00:1::]",
+    "224.0.0.1",
+    "255.255.255.255",
+    "198.18.0.1",
 ]
 
 
@@ -46,9 +72,20 @@ class Recorder(httpcore.AsyncNetworkBackend):
 
 @pytest.mark.parametrize(
     "host,expected",
-    [("127.1", "127.0.0.1"), ("2130706433", "127.0.0.1"), ("0x7f000001", "127.0.0.1"), ("017700000001", "127.0.0.1"),
-     ("0177.0.0.1", "127.0.0.1"), ("10.1", "10.0.0.1"), ("1.2.3.4", "1.2.3.4"), ("example.com", None),
-     ("08.1.1.1", None), ("256.1.1.1", None), ("1.2.3.4.5", None), ("0x", None)],
+    [
+        ("127.1", "127.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+        ("0x7f000001", "127.0.0.1"),
+        ("017700000001", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("10.1", "10.0.0.1"),
+        ("1.2.3.4", "1.2.3.4"),
+        ("example.com", None),
+        ("08.1.1.1", None),
+        ("256.1.1.1", None),
+        ("1.2.3.4.5", None),
+        ("0x", None),
+    ],
 )
 def test_inet_aton_forms(host, expected):
     got = parse_inet_aton(host)
@@ -62,9 +99,21 @@ def test_embedded_ipv4_is_judged_by_its_embedded_address():
     assert is_public_ip(parse_ip("2606:4700::1111"))
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://x/", "ftp://example.com/", "http://user:pw@example.com/",
-                                 "http://example.com:8080/", "http://[::1]/", "http://0x7f000001/", "http://foo.localhost/",
-                                 "http:///nohost", "http://[zz/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "gopher://x/",
+        "ftp://example.com/",
+        "http://user:pw@example.com/",
+        "http://example.com:8080/",
+        "http://[::1]/",
+        "http://0x7f000001/",
+        "http://foo.localhost/",
+        "http:///nohost",
+        "http://[zz/",
+    ],
+)
 def test_check_url_refuses(url):
     with pytest.raises(BlockedURLError):
         check_url(url, AddressPolicy())
@@ -96,8 +145,10 @@ async def test_canary_unreachable_in_any_spelling_or_redirect():
         config = FetchConfig(allow_hosts=(f"127.0.0.1:{pages.port}",), page_timeout=3, stage_budget=3)
         urls = [f"http://{form}:{port}/secret" for form in LOOPBACK_FORMS]
         urls += [pages.url + f"/redirect?to=http://{form}:{port}/r" for form in LOOPBACK_FORMS[:6]]
-        urls += [pages.url + f"/redirect?code=307&to=http://localhost:{port}/",
-                 pages.url + "/redirect?to=http://169.254.169.254/latest/meta-data/"]
+        urls += [
+            pages.url + f"/redirect?code=307&to=http://localhost:{port}/",
+            pages.url + "/redirect?to=http://169.254.169.254/latest/meta-data/",
+        ]
         good = pages.add("/ok.html", "<html><body><p>allowed page</p></body></html>")
         async with make_fetch_client(config) as client:
             result = await _fetch_all(client, config, urls + [good])
@@ -129,7 +180,11 @@ async def test_ipv6_loopback_canary():
         pytest.skip("no IPv6 loopback here")
     try:
         config = FetchConfig()
-        urls = [f"http://[::1]:{canary.port}/", f"http://[0::1]:{canary.port}/", f"http://localhost:{canary.port}/"]
+        urls = [
+            f"http://[::1]:{canary.port}/",
+            f"http://[0::1]:{canary.port}/",
+            f"http://localhost:{canary.port}/",
+        ]
         async with make_fetch_client(config) as client:
             result = await _fetch_all(client, config, urls)
         assert len(result.failures) == 3 and canary.connections == 0
@@ -140,7 +195,9 @@ async def test_ipv6_loopback_canary():
 async def test_non_loopback_addresses_refused_before_any_connect(monkeypatch):
     recorder = Recorder()
     config = FetchConfig(allowed_ports=(80, 443, 8080))
-    urls = [f"http://{form}:8080/" for form in ELSEWHERE_FORMS] + [f"http://{form}/" for form in ELSEWHERE_FORMS]
+    urls = [f"http://{form}:8080/" for form in ELSEWHERE_FORMS] + [
+        f"http://{form}/" for form in ELSEWHERE_FORMS
+    ]
     async with make_fetch_client(config, backend=recorder) as client:
         result = await _fetch_all(client, config, urls, monkeypatch, skip_precheck=True)
     assert recorder.attempts == []

@@ -65,15 +65,17 @@ class FetchConfig:
     user_agent: str = "webglm/0.1 (+https://github.com/webglm/webglm)"
     robots: bool = False
     extract_timeout: float = 2.0
+    pdf: bool = True  # read application/pdf when the optional pypdf extractor is installed
 
     def __post_init__(self) -> None:
         _check(self.page_timeout > 0, "fetch", "page_timeout must be > 0")
         _check(self.max_bytes > 0, "fetch", "max_bytes must be > 0")
         _check(0 <= self.max_redirects <= 20, "fetch", "max_redirects must be in 0..20")
         _check(self.concurrency >= 1 and self.per_host >= 1, "fetch", "concurrency must be >= 1")
-        _check(self.stage_budget > 0 and self.total_timeout > 0, "fetch", "stage_budget and total_timeout must be > 0")
+        _check(self.stage_budget > 0, "fetch", "stage_budget must be > 0")
+        _check(self.total_timeout > 0, "fetch", "total_timeout must be > 0")
         _check(0 <= self.retries <= 5, "fetch", "retries must be in 0..5")
-        _check(self.max_decompressed_bytes >= self.max_bytes, "fetch", "max_decompressed_bytes must be >= max_bytes")
+        _check(self.max_decompressed_bytes >= self.max_bytes, "fetch", "max_decompressed_bytes < max_bytes")
         _check(all(0 < p < 65536 for p in self.allowed_ports), "fetch", "allowed_ports must be in 1..65535")
         _check(self.extract_timeout > 0, "fetch", "extract_timeout must be > 0")
 

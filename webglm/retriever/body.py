@@ -15,7 +15,21 @@ import httpx
 from ..errors import FetchError
 
 ALLOWED_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
-_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE)
+PDF = "application/pdf"
+
+
+def pdf_supported() -> bool:
+    """True when the optional PDF extractor (pypdf) is installed."""
+    try:
+        import pypdf  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE
+)
 
 
 class _Inflater:
@@ -25,7 +39,9 @@ class _Inflater:
         self.limit = limit
         self.total = 0
         # 32 + 15: accept a gzip or a zlib header (servers mislabel deflate both ways)
-        self._d = zlib.decompressobj(32 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip", "deflate") else None
+        self._d = (
+            zlib.decompressobj(32 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip", "deflate") else None
+        )
 
     def feed(self, data: bytes) -> bytes:
         if self._d is None:
@@ -60,10 +76,10 @@ def media_type(response: httpx.Response) -> tuple[str, str]:
     return mime.strip().lower(), charset
 
 
-def check_headers(response: httpx.Response, max_bytes: int) -> str:
+def check_headers(response: httpx.Response, max_bytes: int, pdf: bool = False) -> str:
     """Reject a response by its headers before reading the body; return its mime type."""
     mime, _ = media_type(response)
-    if mime and mime not in ALLOWED_TYPES:
+    if mime and mime not in ALLOWED_TYPES and not (pdf and mime == PDF):
         raise FetchError(f"content type {mime!r} is not fetched", kind="content_type")
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip", "deflate", ""):

@@ -153,7 +153,11 @@ def make_passages(
         body = " ".join(text[start:end].split())
         if body:
             s, e = start + offset, end + offset
-            out.append(Passage(id=passage_id(url, s, e), text=body, url=url, title=title, start=s, end=e, source=source))
+            out.append(
+                Passage(
+                    id=passage_id(url, s, e), text=body, url=url, title=title, start=s, end=e, source=source
+                )
+            )
     return out
 
 

@@ -86,7 +86,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-def guarded_transport(fetch: FetchConfig, inner: httpcore.AsyncNetworkBackend | None = None) -> httpx.AsyncHTTPTransport:
+def guarded_transport(
+    fetch: FetchConfig, inner: httpcore.AsyncNetworkBackend | None = None
+) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose connections go through :class:`GuardedBackend`."""
     policy = AddressPolicy.from_config(fetch.allow_hosts, fetch.allowed_ports)
     transport = httpx.AsyncHTTPTransport(trust_env=False, retries=0)
@@ -106,7 +108,9 @@ def guarded_transport(fetch: FetchConfig, inner: httpcore.AsyncNetworkBackend | 
     return transport
 
 
-def make_fetch_client(fetch: FetchConfig, *, backend: httpcore.AsyncNetworkBackend | None = None) -> httpx.AsyncClient:
+def make_fetch_client(
+    fetch: FetchConfig, *, backend: httpcore.AsyncNetworkBackend | None = None
+) -> httpx.AsyncClient:
     """The hardened client for untrusted URLs (``backend``: inner connector, for tests)."""
     return httpx.AsyncClient(
         transport=guarded_transport(fetch, backend),

@@ -37,8 +37,15 @@ def _unique_hits(hits: Sequence[SearchHit], k: int) -> list[SearchHit]:
 def snippet_passage(hit: SearchHit) -> Passage:
     """A search snippet as a fallback passage for a page that could not be used."""
     text = " ".join(hit.snippet.split())
-    return Passage(id=passage_id("snippet:" + hit.url, 0, len(text)), text=text, url=hit.url,
-                   title=hit.title, start=0, end=len(text), source="snippet")
+    return Passage(
+        id=passage_id("snippet:" + hit.url, 0, len(text)),
+        text=text,
+        url=hit.url,
+        title=hit.title,
+        start=0,
+        end=len(text),
+        source="snippet",
+    )
 
 
 class WebRetriever:

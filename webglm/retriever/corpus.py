@@ -67,7 +67,11 @@ def _md_sections(text: str) -> list[tuple[int, int, str]]:
 def _rst_title(text: str) -> str:
     lines = text.splitlines()
     for i in range(len(lines) - 1):
-        if lines[i].strip() and _RST_UNDERLINE.match(lines[i + 1]) and len(lines[i + 1].strip()) >= len(lines[i].strip()):
+        if (
+            lines[i].strip()
+            and _RST_UNDERLINE.match(lines[i + 1])
+            and len(lines[i + 1].strip()) >= len(lines[i].strip())
+        ):
             return lines[i].strip()
     return ""
 
@@ -98,10 +102,14 @@ def _passages_of(path: Path, shown: str, text: str, chunk: ChunkConfig) -> list[
         for start, end, heading in sections:
             title = doc_title if not heading or heading == doc_title else f"{doc_title} - {heading}"
             part = text[start:end]
-            out += make_passages(part, split_spans(part, chunk), url=base, title=title, source="local", offset=start)
+            out += make_passages(
+                part, split_spans(part, chunk), url=base, title=title, source="local", offset=start
+            )
         return _line_urls(base, text, out)
     title = (_rst_title(text) if suffix == ".rst" else "") or path.name
-    return _line_urls(base, text, make_passages(text, split_spans(text, chunk), url=base, title=title, source="local"))
+    return _line_urls(
+        base, text, make_passages(text, split_spans(text, chunk), url=base, title=title, source="local")
+    )
 
 
 def _read_text(path: Path) -> str:
@@ -123,8 +131,11 @@ def read_corpus(paths: Sequence[str | Path], chunk: ChunkConfig) -> CorpusDocs:
     for given in paths:
         root = Path(given)
         if not root.exists():
-            raise CorpusError(f"corpus path not found: {given}", url=str(given),
-                              hint="pass an existing file or directory of .md/.txt/.rst/.html files")
+            raise CorpusError(
+                f"corpus path not found: {given}",
+                url=str(given),
+                hint="pass an existing file or directory of .md/.txt/.rst/.html files",
+            )
         for path in _files(root):
             shown = path.as_posix() if path == root else (Path(given) / path.relative_to(root)).as_posix()
             try:
@@ -133,13 +144,18 @@ def read_corpus(paths: Sequence[str | Path], chunk: ChunkConfig) -> CorpusDocs:
             except (OSError, CorpusError) as exc:
                 skipped += 1
                 kind = "unreadable" if isinstance(exc, OSError) else "skipped"
-                failures.append(Failure(stage="corpus", kind=kind, detail=str(exc)[:300], url="file:" + shown))
+                failures.append(
+                    Failure(stage="corpus", kind=kind, detail=str(exc)[:300], url="file:" + shown)
+                )
                 continue
             read += 1
             passages += dedup_passages(found) if chunk.dedup else found
     if chunk.dedup:  # across files only exact copies: a near-duplicate scan is quadratic
         passages = dedup_passages(passages, near=False)
     if not passages:
-        raise CorpusError("the corpus has no readable text", url=", ".join(map(str, paths)),
-                          hint="give files ending in .md, .markdown, .txt, .rst, .html or .htm with text in them")
+        raise CorpusError(
+            "the corpus has no readable text",
+            url=", ".join(map(str, paths)),
+            hint="give files ending in .md, .markdown, .txt, .rst, .html or .htm with text in them",
+        )
     return CorpusDocs(tuple(passages), tuple(failures), read, skipped)

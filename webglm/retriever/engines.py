@@ -66,7 +66,9 @@ class HTTPEngine:
         return text.replace(self._secret, "***") if self._secret else text
 
     def _error(self, message: str, kind: str, retry_after: float | None = None) -> EngineError:
-        return EngineError(f"{self.name}: {self._scrub(message)}", kind=kind, retry_after=retry_after, stage="search")
+        return EngineError(
+            f"{self.name}: {self._scrub(message)}", kind=kind, retry_after=retry_after, stage="search"
+        )
 
     async def _send(self, method: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -134,7 +136,9 @@ class SearXNGEngine(HTTPEngine):
 
     def __init__(self, client: httpx.AsyncClient, base_url: str, timeout: float):
         base = base_url.rstrip("/")
-        super().__init__(client, endpoint=base if base.endswith("/search") else base + "/search", timeout=timeout)
+        super().__init__(
+            client, endpoint=base if base.endswith("/search") else base + "/search", timeout=timeout
+        )
 
     def auth_hint(self, response: httpx.Response) -> str:
         return "the instance refused format=json; add `json` to search.formats in its settings.yml"
@@ -169,7 +173,9 @@ class BraveEngine(HTTPEngine):
         if not isinstance(data, Mapping):
             raise self._error("unexpected response shape", "malformed")
         web = data.get("web") or {}
-        return self.hits(web.get("results", []) if isinstance(web, Mapping) else None, k, ("url", "title", "description"))
+        return self.hits(
+            web.get("results", []) if isinstance(web, Mapping) else None, k, ("url", "title", "description")
+        )
 
 
 class SerpAPIEngine(HTTPEngine):
@@ -209,7 +215,11 @@ class DuckDuckGoEngine(HTTPEngine):
 
     async def search(self, query: str, k: int) -> list[SearchHit]:
         response = await self.request("POST", data={"q": query, "b": ""})
-        if response.status_code == 202 or "anomaly-modal" in response.text or "bots use DuckDuckGo" in response.text:
+        if (
+            response.status_code == 202
+            or "anomaly-modal" in response.text
+            or "bots use DuckDuckGo" in response.text
+        ):
             raise self._error("DuckDuckGo answered with a bot challenge", "rate_limited")
         return self._parse(response.text, k)
 
@@ -225,8 +235,12 @@ class DuckDuckGoEngine(HTTPEngine):
             if link is None:
                 continue
             snippet = result.select_one(".result__snippet")
-            hit = self.hit(len(out) + 1, _ddg_target(str(link.get("href", ""))), link.get_text(" "),
-                           snippet.get_text(" ") if snippet else "")
+            hit = self.hit(
+                len(out) + 1,
+                _ddg_target(str(link.get("href", ""))),
+                link.get_text(" "),
+                snippet.get_text(" ") if snippet else "",
+            )
             if hit is not None:
                 out.append(hit)
             if len(out) >= k:

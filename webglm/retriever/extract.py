@@ -23,12 +23,29 @@ _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webglm-extract")
 _MIN_GOOD_CHARS = 200  # below this trafilatura probably missed the content: try the fallback
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed")
 _NAV_TAGS = ("nav", "header", "footer", "aside", "form", "button", "select", "menu")
+# Lower-cases the style and deletes spaces (the space has no counterpart in the target).
+_STYLE = "translate(@style, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ', 'abcdefghijklmnopqrstuvwxyz')"
 _HIDDEN_XPATH = (
     "//*[@hidden] | //*[@aria-hidden='true'] | //input[@type='hidden']"
-    " | //*[contains(translate(@style, ' ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), 'display:none')]"
-    " | //*[contains(translate(@style, ' ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), 'visibility:hidden')]"
+    f" | //*[contains({_STYLE}, 'display:none')] | //*[contains({_STYLE}, 'visibility:hidden')]"
 )
-_BLOCKS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "td", "th", "dd", "dt", "figcaption")
+_BLOCKS = (
+    "p",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "blockquote",
+    "td",
+    "th",
+    "dd",
+    "dt",
+    "figcaption",
+)
 _WARNED: set[str] = set()
 _BLANKS = re.compile(r"[ \t\r\f\v]+")
 
@@ -69,6 +86,14 @@ def _trafilatura(tree) -> str:
     return (text or "").strip()
 
 
+def _is_hidden(tag) -> bool:
+    """BeautifulSoup filter with the same notion of hidden as ``_HIDDEN_XPATH``."""
+    if tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).lower() == "true":
+        return True
+    style = "".join(str(tag.get("style", "")).lower().split())
+    return "display:none" in style or "visibility:hidden" in style
+
+
 def _soup_text(html: str) -> str:
     """Fallback: block-level text with BeautifulSoup, navigation and hidden parts removed."""
     from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
@@ -78,8 +103,9 @@ def _soup_text(html: str) -> str:
         soup = BeautifulSoup(html, "lxml")
     for tag in soup.find_all(list(_DROP_TAGS + _NAV_TAGS)):
         tag.decompose()
-    for tag in soup.select('[hidden], [aria-hidden="true"], [style*="display:none"], [style*="display: none"]'):
-        tag.decompose()
+    for tag in soup.find_all(_is_hidden):
+        if not tag.decomposed:
+            tag.decompose()
     lines = []
     for block in soup.find_all(list(_BLOCKS)):
         if block.find_parent(list(_BLOCKS)) is not None:
@@ -90,6 +116,12 @@ def _soup_text(html: str) -> str:
     if not lines and soup.body is not None:
         lines = [" ".join(t.split()) for t in soup.body.get_text("\n").splitlines() if t.strip()]
     return "\n".join(lines)
+
+
+def _serialize(tree) -> str:
+    import lxml.html
+
+    return lxml.html.tostring(tree, encoding="unicode")
 
 
 def _extract_html(html: str) -> tuple[str, str]:
@@ -104,13 +136,37 @@ def _extract_html(html: str) -> tuple[str, str]:
         except Exception:  # trafilatura raising on odd markup must not lose the page
             text = ""
     if len(text) < _MIN_GOOD_CHARS:
-        fallback = _soup_text(html)
+        # The fallback reads the cleaned tree when there is one, so both paths drop the same text.
+        fallback = _soup_text(_serialize(tree) if tree is not None else html)
         if len(fallback) > len(text):
             text = fallback
     return title, text
 
 
+_PDF_MAX_PAGES = 50  # enough for papers and reports; bounds the time a huge PDF can take
+
+
+def _pdf_text(page: Page) -> tuple[str, str]:
+    """Text of a PDF page object (bytes carried as latin-1 text by the fetcher)."""
+    import io
+
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(page.text.encode("latin-1")))
+        title = str((reader.metadata or {}).get("/Title", "") or "")
+        parts = [(p.extract_text() or "") for p in reader.pages[:_PDF_MAX_PAGES]]
+    except (pypdf.errors.PyPdfError, ValueError, KeyError, TypeError) as exc:
+        raise FetchError(
+            f"unreadable PDF: {exc}", kind="extract_pdf", stage="extract", url=page.url
+        ) from None
+    lines = (" ".join(line.split()) for part in parts for line in part.splitlines())
+    return title.strip(), "\n".join(line for line in lines if line)
+
+
 def _extract_sync(page: Page) -> tuple[str, str]:
+    if page.content_type == "application/pdf":
+        return _pdf_text(page)
     if page.content_type == "text/plain":
         text = "\n".join(_BLANKS.sub(" ", line).strip() for line in page.text.splitlines())
         return page.title, re.sub(r"\n{3,}", "\n\n", text).strip()
@@ -129,7 +185,9 @@ def extract(page: Page, *, timeout: float) -> tuple[str, str]:
         title, text = future.result(timeout=timeout)
     except FutureTimeout:
         future.cancel()
-        raise FetchError(f"extraction took longer than {timeout:g}s", kind="timeout", stage="extract", url=page.url)
+        raise FetchError(
+            f"extraction took longer than {timeout:g}s", kind="timeout", stage="extract", url=page.url
+        )
     if not text:
         raise FetchError("no text found on the page", kind="empty", stage="extract", url=page.url)
     return title, text

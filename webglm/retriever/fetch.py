@@ -24,7 +24,7 @@ import httpx
 from ..config import FetchConfig
 from ..errors import FetchError
 from ..types import Failure, Page
-from .body import check_headers, decode_body, media_type, read_capped
+from .body import PDF, check_headers, decode_body, media_type, pdf_supported, read_capped
 from .guard import AddressPolicy, check_url
 
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -72,16 +72,27 @@ class Fetcher:
         self.client = client
         self.config = config
         self.policy = AddressPolicy.from_config(config.allow_hosts, config.allowed_ports)
+        self._pdf = config.pdf and pdf_supported()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._global = asyncio.Semaphore(config.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[str, RobotFileParser | None] = {}
 
+    def _limits(self, host: str) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
+        # Semaphores belong to one event loop; a caller that runs each question in a
+        # fresh loop (asyncio.run per call) gets fresh ones instead of a RuntimeError.
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop = loop
+            self._global = asyncio.Semaphore(self.config.concurrency)
+            self._hosts = {}
+        return self._global, self._hosts.setdefault(host, asyncio.Semaphore(self.config.per_host))
+
     async def fetch(self, url: str) -> Page:
         """Fetch one URL within ``page_timeout``; raise FetchError/BlockedURLError."""
         check_url(url, self.policy)  # refuse before waiting for a slot
-        host = (urlsplit(url).hostname or "").lower()
-        sem = self._hosts.setdefault(host, asyncio.Semaphore(self.config.per_host))
-        async with self._global, sem:
+        all_hosts, this_host = self._limits((urlsplit(url).hostname or "").lower())
+        async with all_hosts, this_host:
             deadline = asyncio.get_running_loop().time() + self.config.page_timeout
             return await asyncio.wait_for(self._fetch_now(url, deadline), self.config.page_timeout)
 
@@ -98,10 +109,16 @@ class Fetcher:
                 try:
                     return await self._follow(url)
                 except httpx.TimeoutException as exc:
-                    raise _Retryable(FetchError(f"timed out: {type(exc).__name__}", kind="timeout", url=url), None)
+                    raise _Retryable(
+                        FetchError(f"timed out: {type(exc).__name__}", kind="timeout", url=url), None
+                    )
             except _Retryable as exc:
                 attempt += 1
-                delay = exc.retry_after if exc.retry_after is not None else 0.2 * 2**attempt * random.uniform(0.5, 1.5)
+                delay = (
+                    exc.retry_after
+                    if exc.retry_after is not None
+                    else 0.2 * 2**attempt * random.uniform(0.5, 1.5)
+                )
                 if attempt > self.config.retries or loop.time() + delay >= deadline:
                     raise exc.error from None
                 await asyncio.sleep(delay)
@@ -124,12 +141,20 @@ class Fetcher:
             raise _Retryable(err, _retry_after(response) if status in (429, 503) else None)
         if not 200 <= status < 300:
             raise FetchError(f"HTTP {status}", kind=f"http_{status}", url=url)
-        mime = check_headers(response, self.config.max_bytes)
+        mime = check_headers(response, self.config.max_bytes, pdf=self._pdf)
         body = await read_capped(response, self.config.max_bytes, self.config.max_decompressed_bytes)
+        if mime == PDF:
+            # Page.text is a str: PDF bytes travel losslessly as latin-1 until extraction.
+            text = body.decode("latin-1")
+            return Page(
+                url=url, final_url=final, status=status, content_type=mime, text=text, fetched_at=time.time()
+            )
         text = decode_body(body, media_type(response)[1])
         if not mime:  # no header: sniff, and keep only what looks like text
             mime = "text/html" if "<html" in text[:2048].lower() else "text/plain"
-        return Page(url=url, final_url=final, status=status, content_type=mime, text=text, fetched_at=time.time())
+        return Page(
+            url=url, final_url=final, status=status, content_type=mime, text=text, fetched_at=time.time()
+        )
 
     async def _robots_allow(self, url: str) -> bool:
         parts = urlsplit(url)
@@ -160,7 +185,9 @@ class Fetcher:
         except Exception as exc:  # one page failing is data, not a stage failure
             return _failure(url, exc)
 
-    async def fetch_many(self, urls: Sequence[str], on_page: Callable[[Page], None] | None = None) -> FetchResult:
+    async def fetch_many(
+        self, urls: Sequence[str], on_page: Callable[[Page], None] | None = None
+    ) -> FetchResult:
         """Fetch ``urls`` concurrently under the stage budget; never raises for one page.
 
         ``on_page`` is called as each page arrives, so work on it (extraction)
@@ -185,7 +212,10 @@ class Fetcher:
         for task in pending:
             task.cancel()
             results[tasks[task]] = Failure(
-                stage="fetch", kind="budget", detail="cancelled at the fetch stage budget", url=urls[tasks[task]]
+                stage="fetch",
+                kind="budget",
+                detail="cancelled at the fetch stage budget",
+                url=urls[tasks[task]],
             )
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)

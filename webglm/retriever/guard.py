@@ -41,7 +41,9 @@ def parse_inet_aton(host: str) -> ipaddress.IPv4Address | None:
     if not 1 <= len(parts) <= 4 or not all(_INET_PART.match(p) for p in parts):
         return None
     try:
-        nums = [int(p, 0) if not (len(p) > 1 and p[0] == "0" and p[1] not in "xX") else int(p, 8) for p in parts]
+        nums = [
+            int(p, 0) if not (len(p) > 1 and p[0] == "0" and p[1] not in "xX") else int(p, 8) for p in parts
+        ]
     except ValueError:
         return None
     # The last part fills all remaining bytes: a.b.c.d, a.b.(16 bits), a.(24 bits), (32 bits).
@@ -133,7 +135,9 @@ class AddressPolicy:
         if not is_public_ip(ip):
             raise BlockedURLError(f"refused non-public address {ip} for host {host!r}", url=f"{host}:{port}")
         if port not in self.ports:
-            raise BlockedURLError(f"refused port {port} for host {host!r}", kind="blocked_port", url=f"{host}:{port}")
+            raise BlockedURLError(
+                f"refused port {port} for host {host!r}", kind="blocked_port", url=f"{host}:{port}"
+            )
 
 
 def check_url(url: str, policy: AddressPolicy) -> tuple[str, int]:
@@ -162,7 +166,9 @@ def check_url(url: str, policy: AddressPolicy) -> tuple[str, int]:
     ip = parse_ip(host)
     if ip is not None and not is_public_ip(ip):
         raise BlockedURLError(f"refused non-public address {ip}", url=url)
-    if host.lower().rstrip(".") in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+    if host.lower().rstrip(".") in ("localhost", "localhost.localdomain") or host.lower().endswith(
+        ".localhost"
+    ):
         raise BlockedURLError("refused localhost", url=url)
     if port not in policy.ports:
         raise BlockedURLError(f"refused port {port}", kind="blocked_port", url=url)

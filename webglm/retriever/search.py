@@ -3,8 +3,9 @@
 ``auto`` tries the configured engines in order and moves on after an error, a
 timeout, a 429 or an empty answer, recording each reason as an event. With
 ``fuse`` every configured engine is asked at once and the lists are merged by
-reciprocal rank. DuckDuckGo needs no key, so it is usable everywhere; because
-it is scraped and often rate limited it comes last in the default order.
+reciprocal rank. DuckDuckGo needs no key, but it is scraped and often rate
+limited: ``auto`` uses it only as the last fallback behind a configured engine
+(or when it is the only engine listed); ``--engine duckduckgo`` selects it alone.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ ENV_VARS = {"searxng": "SEARXNG_URL", "brave": "BRAVE_API_KEY", "serpapi": "SERP
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
 _SETUP_HINT = (
     "set SEARXNG_URL (a SearXNG instance with JSON output), BRAVE_API_KEY or SERPAPI_API_KEY, "
-    "or answer from local files with --corpus PATH"
+    "pass --engine duckduckgo (no key, often rate limited), or answer from local files with --corpus PATH"
 )
 
 
@@ -38,26 +39,42 @@ def _setting(name: str, search: SearchConfig, environ: Mapping[str, str]) -> str
 
 
 def configured_engines(search: SearchConfig, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Engines of ``search.engines`` whose URL or key is present, in configured order."""
+    """Engines of ``search.engines`` that ``auto`` would use, in configured order.
+
+    Engines that need a URL or key count when it is present. DuckDuckGo needs
+    none but is a scraper that is often rate limited, so it only serves as a
+    fallback behind a configured engine, unless it is the only engine listed
+    (an explicit choice). An empty list means nothing is configured.
+    """
     environ = os.environ if environ is None else environ
     out = []
     for name in search.engines:
         if name == "local":
             continue  # the corpus is served by the pipeline's index, not by a web engine
         if name not in ENGINES:
-            raise ConfigError(f"unknown search engine {name!r} in search.engines", hint=f"known: {', '.join(ENGINES)}")
+            raise ConfigError(
+                f"unknown search engine {name!r} in search.engines", hint=f"known: {', '.join(ENGINES)}"
+            )
         if _setting(name, search, environ).strip():
             out.append(name)
+    keyless_only = all(name == "duckduckgo" for name in out)
+    listed = [name for name in search.engines if name != "local"]
+    if out and keyless_only and listed != ["duckduckgo"]:
+        return []
     return out
 
 
-def _single(name: str, search: SearchConfig, client: httpx.AsyncClient, environ: Mapping[str, str]) -> SearchEngine:
+def _single(
+    name: str, search: SearchConfig, client: httpx.AsyncClient, environ: Mapping[str, str]
+) -> SearchEngine:
     value = _setting(name, search, environ).strip()
     if name == "duckduckgo":
         return DuckDuckGoEngine(client, search.duckduckgo_url, search.timeout)
     if not value:
         what = "a URL" if name == "searxng" else "an API key"
-        raise ConfigError(f"search engine {name!r} needs {what}", hint=f"set {ENV_VARS[name]}, or {_SETUP_HINT}")
+        raise ConfigError(
+            f"search engine {name!r} needs {what}", hint=f"set {ENV_VARS[name]}, or {_SETUP_HINT}"
+        )
     if name == "searxng":
         return SearXNGEngine(client, value, search.timeout)
     if name == "brave":
@@ -71,7 +88,9 @@ def make_engine(
     """Build the engine ``name`` ("searxng", "brave", "serpapi", "duckduckgo" or "auto")."""
     environ = os.environ if environ is None else environ
     if name == "local":
-        raise ConfigError("the local engine searches a corpus", hint="pass --corpus PATH instead of --engine local")
+        raise ConfigError(
+            "the local engine searches a corpus", hint="pass --corpus PATH instead of --engine local"
+        )
     if name in ENGINES:
         return _single(name, search, client, environ)
     if name != "auto":
@@ -92,7 +111,9 @@ async def _ask(engine: SearchEngine, query: str, k: int, timeout: float) -> list
     try:
         return await asyncio.wait_for(engine.search(query, k), timeout)
     except (asyncio.TimeoutError, TimeoutError):
-        raise EngineError(f"{engine.name}: no answer within {timeout:g}s", kind="timeout", stage="search") from None
+        raise EngineError(
+            f"{engine.name}: no answer within {timeout:g}s", kind="timeout", stage="search"
+        ) from None
 
 
 class FailoverEngine:
@@ -124,7 +145,9 @@ class FailoverEngine:
                 return hits, events
             events.append(f"failover: {engine.name} returned no results")
         if errors == len(self.engines):
-            raise SearchError("every search engine failed: " + "; ".join(events), stage="search", hint=_SETUP_HINT)
+            raise SearchError(
+                "every search engine failed: " + "; ".join(events), stage="search", hint=_SETUP_HINT
+            )
         return [], events
 
 
@@ -148,8 +171,13 @@ def rrf_fuse(lists: Sequence[Sequence[SearchHit]], k: int) -> list[SearchHit]:
             engines.setdefault(key, []).append(hit.engine)
     order = sorted(scores, key=lambda key: -scores[key])[:k]
     return [
-        SearchHit(url=first[key].url, title=first[key].title, snippet=first[key].snippet or "", rank=i,
-                  engine="+".join(dict.fromkeys(engines[key])))
+        SearchHit(
+            url=first[key].url,
+            title=first[key].title,
+            snippet=first[key].snippet or "",
+            rank=i,
+            engine="+".join(dict.fromkeys(engines[key])),
+        )
         for i, key in enumerate(order, start=1)
     ]
 
@@ -171,5 +199,7 @@ class FusionEngine(FailoverEngine):
                 lists.append(result)
                 events.append(f"fusion: {engine.name} answered with {len(result)} results")
         if not lists:
-            raise SearchError("every search engine failed: " + "; ".join(events), stage="search", hint=_SETUP_HINT)
+            raise SearchError(
+                "every search engine failed: " + "; ".join(events), stage="search", hint=_SETUP_HINT
+            )
         return rrf_fuse(lists, k), events

@@ -69,7 +69,9 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = _dispatch
     do_POST = _dispatch
 
-    def send(self, status: int, body: bytes | str, ctype: str = "text/html; charset=utf-8", **headers: str) -> None:
+    def send(
+        self, status: int, body: bytes | str, ctype: str = "text/html; charset=utf-8", **headers: str
+    ) -> None:
         data = body.encode("utf-8") if isinstance(body, str) else body
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -107,7 +109,9 @@ class LocalServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self._server = _Server((self.host, self.port), self, family)
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -130,8 +134,15 @@ class PageServer(LocalServer):
         super().__init__(host, port)
         self.pages: dict[str, tuple[int, str, bytes, dict[str, str]]] = {}
 
-    def add(self, path: str, body: str | bytes, *, status: int = 200, ctype: str = "text/html; charset=utf-8",
-            headers: dict[str, str] | None = None) -> str:
+    def add(
+        self,
+        path: str,
+        body: str | bytes,
+        *,
+        status: int = 200,
+        ctype: str = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> str:
         """Register a page and return its full URL."""
         data = body.encode("utf-8") if isinstance(body, str) else body
         self.pages[path] = (status, ctype, data, headers or {})
@@ -230,8 +241,12 @@ class FakeSearchAPI(LocalServer):
         self.slow_seconds = 10.0
 
     def handle(self, handler: _Handler, path: str, query: dict[str, list[str]]) -> None:
-        engine = {"/searxng/search": "searxng", "/brave/res/v1/web/search": "brave",
-                  "/serpapi/search.json": "serpapi", "/ddg/html/": "ddg"}.get(path)
+        engine = {
+            "/searxng/search": "searxng",
+            "/brave/res/v1/web/search": "brave",
+            "/serpapi/search.json": "serpapi",
+            "/ddg/html/": "ddg",
+        }.get(path)
         if engine is None:
             return handler.send(404, "not found", "text/plain")
         mode = self.modes.get(engine, "ok")
@@ -240,8 +255,12 @@ class FakeSearchAPI(LocalServer):
             while time.monotonic() < end and not self.stopping.is_set():
                 time.sleep(0.05)
         if mode == "429":
-            return handler.send(429, self._error(engine, "RATE_LIMITED", 429), "application/json",
-                                Retry_After=self.retry_after)
+            return handler.send(
+                429,
+                self._error(engine, "RATE_LIMITED", 429),
+                "application/json",
+                Retry_After=self.retry_after,
+            )
         if mode in ("500", "auth"):
             code = 500 if mode == "500" else (403 if engine == "searxng" else 401)
             return handler.send(code, self._error(engine, "ERROR", code), "application/json")
@@ -252,35 +271,88 @@ class FakeSearchAPI(LocalServer):
 
     def _error(self, engine: str, code: str, status: int) -> str:
         if engine == "brave":
-            return json.dumps({"type": "ErrorResponse", "error": {"id": "x", "status": status, "code": code,
-                                                                   "detail": "Request failed."}})
+            return json.dumps(
+                {
+                    "type": "ErrorResponse",
+                    "error": {"id": "x", "status": status, "code": code, "detail": "Request failed."},
+                }
+            )
         if engine == "serpapi":
-            return json.dumps({"error": "Invalid API key. Your API key should be here: https://serpapi.com/manage-api-key"})
+            return json.dumps(
+                {"error": "Invalid API key. Your API key should be here: https://serpapi.com/manage-api-key"}
+            )
         return json.dumps({"error": code})
 
     def _searxng(self, handler: _Handler, rows: list, query: dict, mode: str) -> None:
-        results = [{"url": r["url"], "title": r["title"], "content": r.get("snippet", ""), "engine": "fake",
-                    "score": 1.0} for r in rows]
-        handler.send(200, json.dumps({"query": query.get("q", [""])[0], "number_of_results": len(results),
-                                      "results": results, "answers": [], "suggestions": []}), "application/json")
+        results = [
+            {
+                "url": r["url"],
+                "title": r["title"],
+                "content": r.get("snippet", ""),
+                "engine": "fake",
+                "score": 1.0,
+            }
+            for r in rows
+        ]
+        handler.send(
+            200,
+            json.dumps(
+                {
+                    "query": query.get("q", [""])[0],
+                    "number_of_results": len(results),
+                    "results": results,
+                    "answers": [],
+                    "suggestions": [],
+                }
+            ),
+            "application/json",
+        )
 
     def _brave(self, handler: _Handler, rows: list, query: dict, mode: str) -> None:
-        results = [{"title": f"<strong>{html.escape(r['title'])}</strong>", "url": r["url"],
-                    "description": html.escape(r.get("snippet", "")), "type": "search_result"} for r in rows]
-        handler.send(200, json.dumps({"type": "search", "query": {"original": query.get("q", [""])[0]},
-                                      "web": {"type": "search", "results": results}}), "application/json")
+        results = [
+            {
+                "title": f"<strong>{html.escape(r['title'])}</strong>",
+                "url": r["url"],
+                "description": html.escape(r.get("snippet", "")),
+                "type": "search_result",
+            }
+            for r in rows
+        ]
+        handler.send(
+            200,
+            json.dumps(
+                {
+                    "type": "search",
+                    "query": {"original": query.get("q", [""])[0]},
+                    "web": {"type": "search", "results": results},
+                }
+            ),
+            "application/json",
+        )
 
     def _serpapi(self, handler: _Handler, rows: list, query: dict, mode: str) -> None:
         if mode == "error":
             return handler.send(200, self._error("serpapi", "", 200), "application/json")
         if not rows:
-            return handler.send(200, json.dumps({"search_metadata": {"status": "Success"},
-                                                 "error": "Google hasn't returned any results for this query."}),
-                                "application/json")
-        results = [{"position": i + 1, "title": r["title"], "link": r["url"], "snippet": r.get("snippet", "")}
-                   for i, r in enumerate(rows)]
-        handler.send(200, json.dumps({"search_metadata": {"status": "Success"}, "organic_results": results}),
-                     "application/json")
+            return handler.send(
+                200,
+                json.dumps(
+                    {
+                        "search_metadata": {"status": "Success"},
+                        "error": "Google hasn't returned any results for this query.",
+                    }
+                ),
+                "application/json",
+            )
+        results = [
+            {"position": i + 1, "title": r["title"], "link": r["url"], "snippet": r.get("snippet", "")}
+            for i, r in enumerate(rows)
+        ]
+        handler.send(
+            200,
+            json.dumps({"search_metadata": {"status": "Success"}, "organic_results": results}),
+            "application/json",
+        )
 
     def _ddg(self, handler: _Handler, rows: list, query: dict, mode: str) -> None:
         if mode == "error":
@@ -288,16 +360,49 @@ class FakeSearchAPI(LocalServer):
         items = "".join(
             '<div class="result results_links web-result"><h2 class="result__title">'
             f'<a class="result__a" href="//duckduckgo.com/l/?uddg={quote(r["url"], safe="")}&amp;rut=x">'
-            f'{html.escape(r["title"])}</a></h2><a class="result__snippet" href="#">{html.escape(r.get("snippet", ""))}'
-            "</a></div>"
+            f"{html.escape(r['title'])}</a></h2>"
+            f'<a class="result__snippet" href="#">{html.escape(r.get("snippet", ""))}</a></div>'
             for r in rows
         )
         ad = '<div class="result result--ad"><a class="result__a" href="https://ads.example/">Ad</a></div>'
-        handler.send(200, f"<html><body><div id='links'>{ad}{items or '<div class=no-results>No results.</div>'}"
-                          "</div></body></html>")
+        handler.send(
+            200,
+            f"<html><body><div id='links'>{ad}{items or '<div class=no-results>No results.</div>'}"
+            "</div></body></html>",
+        )
 
 
-def serve_directory(directory: str, *, pages_port: int = 0, api_port: int = 0) -> tuple[PageServer, FakeSearchAPI]:
+def minimal_pdf(lines: list[str], title: str = "") -> bytes:
+    """A small valid one-page PDF showing ``lines`` (ASCII) in Helvetica, for tests."""
+
+    def esc(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    content = "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({esc(line)}) Tj T*" for line in lines) + " ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >>"
+        " /Contents 5 0 R >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+        f"<< /Title ({esc(title)}) >>",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    trailer = f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    return out + trailer.encode()
+
+
+def serve_directory(
+    directory: str, *, pages_port: int = 0, api_port: int = 0
+) -> tuple[PageServer, FakeSearchAPI]:
     """Serve the .html/.htm/.txt files of ``directory`` and a fake search API listing them all."""
     from pathlib import Path
 
@@ -315,7 +420,9 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m webglm.retriever.testing DIR``: an offline web for trying the pipeline."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="Serve DIR as a local web with a fake SearXNG in front of it.")
+    parser = argparse.ArgumentParser(
+        description="Serve DIR as a local web with a fake SearXNG in front of it."
+    )
     parser.add_argument("directory")
     parser.add_argument("--pages-port", type=int, default=0)
     parser.add_argument("--api-port", type=int, default=0)
