@@ -1,0 +1,71 @@
+"""`webglm serve`: a real uvicorn server on loopback, driven over HTTP with httpx."""
+
+import json
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+pytest.importorskip("uvicorn")
+import uvicorn  # noqa: E402
+
+from webglm import WebGLM, load_config  # noqa: E402
+from webglm.serve import create_app  # noqa: E402
+from webglm.testing import HashEncoder  # noqa: E402
+from webglm.types import Answer, from_dict  # noqa: E402
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    monkeypatch.setenv("WEBGLM_CACHE", str(tmp_path / "cache"))
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# Rivers\n\nThe Nile is the longest river in Africa and flows north into "
+                                 "the Mediterranean Sea.\n\nThe Amazon carries more water than any other river.\n")
+    cfg = load_config(overrides={"generate.backend": "echo"})
+    glm = WebGLM(cfg, corpus=corpus, encoder=HashEncoder())
+    glm.load()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    srv = uvicorn.Server(uvicorn.Config(create_app(glm), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 10
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_ask_endpoint(server):
+    r = httpx.post(f"{server}/v1/ask", json={"question": "Which river flows into the Mediterranean?"}, timeout=30)
+    assert r.status_code == 200
+    answer = from_dict(Answer, r.json())
+    assert answer.references and answer.citations
+    assert set(answer.citations) <= {ref.index for ref in answer.references}
+    assert httpx.get(f"{server}/health").json()["status"] == "ok"
+
+
+def test_bad_requests(server):
+    assert httpx.post(f"{server}/v1/ask", content=b"not json").status_code == 400
+    r = httpx.post(f"{server}/v1/ask", json={"question": "   "})
+    assert r.status_code == 400 and "empty" in r.json()["error"]
+
+
+def test_stream_endpoint(server):
+    kinds = []
+    with httpx.stream("POST", f"{server}/v1/ask/stream", json={"question": "What does the Amazon carry?"},
+                      timeout=30) as r:
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kinds.append(line[7:])
+            elif line.startswith("data: ") and kinds[-1] == "final":
+                final = json.loads(line[6:])
+    assert kinds[0] == "references" and kinds[-1] == "final"
+    assert "token" in kinds
+    assert final["answer"]["references"]
