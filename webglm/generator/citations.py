@@ -1,0 +1,170 @@
+"""Citation parsing, cleaning and WebGLM-style correction.
+
+The model's ``[n]`` markers are parsed in every common spelling (``[1]``,
+``[1][2]``, ``[1, 2]``, ``[1-3]``), indices that name no reference are dropped,
+and reasoning blocks (``<think>…</think>``) are removed. Correction follows the
+WebGLM paper: each answer sentence is compared with each reference by ROUGE-1
+precision with stopwords removed; references scoring at least ``threshold``
+(0.75) are cited, and references the model cited itself get a ``bonus`` (0.3).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..types import SentenceSupport
+
+_GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:[-–,]|and)\s*\d+)*)\s*\]")
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_BOUNDARY = re.compile(r"[.!?](?:[\"')\]]*)((?:\s*\[[\d\s,\-–and]+\])*)(?=\s|$)")
+MAX_RANGE = 20  # "[1-300]" is not a citation of 300 references
+
+# Common English function words: they carry no evidence about support.
+STOPWORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below between
+both but by can could did do does doing down during each few for from further had has have having he her
+here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
+now of off on once only or other our ours ourselves out over own same she should so some such than that the
+their theirs them themselves then there these they this those through to too under until up very was we
+were what when where which while who whom why will with would you your yours yourself yourselves also may
+might must shall however thus therefore within without via per one two many much well
+""".split())
+
+
+def strip_think(text: str) -> str:
+    """Remove ``<think>`` reasoning blocks (closed or left open) of reasoning models."""
+    text = _THINK.sub("", text)
+    return text.replace("</think>", "").strip()
+
+
+def parse_group(inner: str) -> list[int]:
+    """``"1, 3-4"`` -> ``[1, 3, 4]``; oversized ranges are ignored."""
+    out: list[int] = []
+    for part in re.split(r"\s*(?:,|and)\s*", inner.strip()):
+        if not part:
+            continue
+        if "-" in part or "–" in part:
+            lo_s, hi_s = re.split(r"\s*[-–]\s*", part, maxsplit=1)
+            lo, hi = int(lo_s), int(hi_s)
+            if lo <= hi and hi - lo < MAX_RANGE:
+                out.extend(range(lo, hi + 1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def find_citations(text: str) -> list[int]:
+    """All cited indices in order of appearance (duplicates kept)."""
+    return [i for m in _GROUP.finditer(text) for i in parse_group(m.group(1))]
+
+
+def clean_citations(text: str, valid: set[int] | Sequence[int]) -> str:
+    """Rewrite every citation group as ``[a][b]`` keeping only indices in ``valid``."""
+    valid = set(valid)
+
+    def repl(m: re.Match) -> str:
+        seen: list[int] = []
+        for i in parse_group(m.group(1)):
+            if i in valid and i not in seen:
+                seen.append(i)
+        return "".join(f"[{i}]" for i in seen)
+
+    text = _GROUP.sub(repl, text)
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
+
+
+def strip_citations(text: str) -> str:
+    return re.sub(r"\s+([.,;:!?])", r"\1", _GROUP.sub("", text)).strip()
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(strip_citations(text).lower()) if w not in STOPWORDS]
+
+
+def rouge1_precision(sentence: str, reference: str) -> float:
+    """Share of the sentence's content words (with multiplicity) found in the reference."""
+    sent = Counter(content_words(sentence))
+    total = sum(sent.values())
+    if total == 0:
+        return 0.0
+    ref = Counter(content_words(reference))
+    return sum(min(c, ref[w]) for w, c in sent.items()) / total
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split into sentences; citation markers after a full stop stay with their sentence."""
+    out: list[str] = []
+    for line in text.splitlines():
+        start = 0
+        for m in _BOUNDARY.finditer(line):
+            piece = line[start:m.end()].strip()
+            if piece:
+                out.append(piece)
+            start = m.end()
+        rest = line[start:].strip()
+        if rest:
+            out.append(rest)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class CitationCheck:
+    text: str
+    citations: tuple[int, ...]
+    support: tuple[SentenceSupport, ...]
+    precision: float | None  # share of the model's own valid citations that the check supports
+    recall: float | None  # share of supportable sentences that carry a supporting citation
+
+
+def _place(sentence: str, cites: Sequence[int]) -> str:
+    """Attach citation markers before the sentence's final punctuation."""
+    body = strip_citations(sentence)
+    marks = "".join(f"[{i}]" for i in cites)
+    if not marks:
+        return body
+    m = re.search(r"([.!?][\"')]*)$", body)
+    return f"{body[:m.start()]} {marks}{m.group(1)}" if m else f"{body} {marks}"
+
+
+def check_citations(
+    text: str,
+    references: dict[int, str],
+    *,
+    threshold: float = 0.75,
+    bonus: float = 0.3,
+    correct: bool = True,
+    max_per_sentence: int = 3,
+) -> CitationCheck:
+    """Check (and with ``correct``, re-attach) the citations of ``text``.
+
+    ``references`` maps reference index -> passage text. A citation is
+    *supported* when ROUGE-1 precision plus the cited bonus reaches ``threshold``.
+    """
+    support: list[SentenceSupport] = []
+    out_lines: list[str] = []
+    own_total = own_ok = supportable = covered = 0
+    for line in text.splitlines() or [text]:
+        rebuilt = []
+        for sentence in split_sentences(line):
+            cited = tuple(dict.fromkeys(i for i in find_citations(sentence) if i in references))
+            scores = {i: rouge1_precision(sentence, ref) for i, ref in references.items()}
+            ok = sorted((i for i, s in scores.items() if s + (bonus if i in cited else 0.0) >= threshold),
+                        key=lambda i: -scores[i])
+            too_short = len(content_words(sentence)) < 2
+            own_total += len(cited)
+            own_ok += sum(1 for i in cited if i in ok)
+            keep = tuple(ok[:max_per_sentence]) if correct else cited
+            if ok and not too_short:
+                supportable += 1
+                covered += bool(set(keep) & set(ok))
+            support.append(SentenceSupport(strip_citations(sentence), keep, tuple(ok), not ok and not too_short))
+            rebuilt.append(_place(sentence, keep))
+        out_lines.append(" ".join(rebuilt))
+    final = "\n".join(out_lines).strip()
+    cites = tuple(dict.fromkeys(find_citations(final)))
+    return CitationCheck(final, cites, tuple(support), own_ok / own_total if own_total else None,
+                         covered / supportable if supportable else None)

@@ -1,0 +1,101 @@
+"""AnswerWriter: references + question -> cited candidates, batch or streamed."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import AsyncIterator, Sequence
+
+from ..config import GenerateConfig
+from ..errors import GenerationError
+from ..types import Candidate, CandidateDone, Reference, TokenEvent
+from .backends import Backend, Completion, SamplingParams
+from .citations import check_citations, clean_citations, strip_think
+from .prompts import Prompt, build_prompt, load_template
+
+CONTEXT_MARGIN = 16  # tokens kept free for template tokens the count may miss
+
+
+class AnswerWriter:
+    """Writes answers with ``[n]`` citations from ranked references.
+
+    The prompt is fitted to the backend's context (never an overflow), the raw
+    output is cleaned (reasoning blocks, invalid indices) and the citations are
+    checked and corrected against the references, WebGLM style.
+    """
+
+    def __init__(self, backend: Backend, gen: GenerateConfig | None = None):
+        self.backend = backend
+        self.gen = gen or GenerateConfig()
+        name = self.gen.template if self.gen.template != "auto" else backend.default_template
+        self.template = load_template(name)
+
+    @property
+    def model_id(self) -> str:
+        return self.backend.model_id
+
+    def load(self) -> None:
+        self.backend.load()
+
+    def prompt(self, question: str, references: Sequence[Reference]) -> tuple[Prompt, tuple[Reference, ...]]:
+        """The prompt actually sent, and the references that fit into it."""
+        self.load()
+        budget = self.backend.n_ctx - self.gen.max_new_tokens - CONTEXT_MARGIN
+        return build_prompt(self.template, question, references, few_shot=self.gen.few_shot,
+                            count_tokens=self.backend.count_tokens, budget=budget)
+
+    def prompt_tokens(self, question: str, references: Sequence[Reference]) -> int:
+        prompt, _ = self.prompt(question, references)
+        return self.backend.count_tokens(prompt)
+
+    def _params(self, n: int) -> SamplingParams:
+        temp = self.gen.temperature if n == 1 else self.gen.sample_temperature
+        return SamplingParams(self.gen.max_new_tokens, temp, self.gen.top_p, self.gen.seed)
+
+    def finish(self, completion: Completion, references: Sequence[Reference]) -> Candidate:
+        """Clean and citation-check one raw completion."""
+        refs = {r.index: r.passage.text for r in references}
+        text = clean_citations(strip_think(completion.text), set(refs))
+        check = check_citations(text, refs, threshold=self.gen.citation_threshold,
+                                bonus=self.gen.cited_bonus, correct=self.gen.correct_citations)
+        return Candidate(check.text, check.citations, completion.logprob, completion.tokens_in,
+                         completion.tokens_out, completion.finish_reason, completion.text, check.support,
+                         check.precision, check.recall)
+
+    def write(self, question: str, references: Sequence[Reference], n: int = 1) -> list[Candidate]:
+        """Generate ``n`` candidates (greedy for one, top-p sampling for several)."""
+        if n < 1:
+            raise GenerationError("n must be >= 1")
+        prompt, used = self.prompt(question, references)
+        completions = self.backend.generate(prompt, n, self._params(n))
+        return [self.finish(c, used) for c in completions]
+
+    async def astream(self, question: str, references: Sequence[Reference]) -> AsyncIterator[TokenEvent | CandidateDone]:
+        """Stream one candidate's tokens, then the finished candidate."""
+        prompt, used = await asyncio.to_thread(self.prompt, question, references)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        done = object()
+        params = self._params(1)
+
+        def produce() -> None:
+            try:
+                for piece in self.backend.stream(prompt, params):
+                    loop.call_soon_threadsafe(queue.put_nowait, piece)
+            except Exception as exc:  # surfaced in the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            loop.call_soon_threadsafe(queue.put_nowait, done)
+
+        threading.Thread(target=produce, daemon=True).start()
+        pieces: list[str] = []
+        while True:
+            item = await queue.get()
+            if item is done:
+                break
+            if isinstance(item, Exception):
+                raise item
+            pieces.append(item)
+            yield TokenEvent(item, 0)
+        raw = "".join(pieces)
+        tokens_in = await asyncio.to_thread(self.backend.count_tokens, prompt)
+        yield CandidateDone(self.finish(Completion(raw, tokens_in, len(pieces), "stop"), used), 0)
