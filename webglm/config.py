@@ -147,8 +147,9 @@ class GenerateConfig:
     model: str = ""  # path / name; empty = packaged SmolLM2-135M-Instruct GGUF
     template: str = "auto"  # prompt template name, see webglm/generator/templates
     few_shot: int = 1
-    max_new_tokens: int = 200
+    max_new_tokens: int = 120
     temperature: float = 0.0  # greedy for one candidate
+    repeat_penalty: float = 1.15  # small models loop without it
     sample_temperature: float = 0.7  # used when n > 1
     top_p: float = 0.9
     n_ctx: int = 2048
@@ -163,12 +164,17 @@ class GenerateConfig:
     correct_citations: bool = True
     citation_threshold: float = 0.75  # WebGLM: ROUGE-1 precision needed to keep a citation
     cited_bonus: float = 0.3  # WebGLM: bonus for references the model itself cited
+    # When no sentence of the model's answer is supported by any reference, answer with the
+    # best-supported reference sentences instead ("extractive") or return it flagged ("none").
+    fallback: str = "extractive"
 
     def __post_init__(self) -> None:
         _check(self.max_new_tokens >= 1, "generate", "max_new_tokens must be >= 1")
         _check(0.0 < self.top_p <= 1.0, "generate", "top_p must be in (0, 1]")
         _check(self.n_ctx >= 256, "generate", "n_ctx must be >= 256")
         _check(self.quantize in ("none", "8bit", "4bit"), "generate", f"unknown quantize {self.quantize!r}")
+        _check(self.fallback in ("extractive", "none"), "generate", f"unknown fallback {self.fallback!r}")
+        _check(self.repeat_penalty >= 1.0, "generate", "repeat_penalty must be >= 1.0")
 
 
 @dataclass(frozen=True, slots=True)

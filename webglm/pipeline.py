@@ -263,6 +263,10 @@ class WebGLM:
         if best.citation_recall is not None:
             tb.counters["citation_recall"] = best.citation_recall
         tb.counters["flagged_sentences"] = float(sum(1 for s in best.support if s.flagged))
+        if best.finish_reason == "extractive_fallback":
+            tb.counters["extractive_fallback"] = 1.0
+            tb.events.append("fallback: no sentence of the generated answer was supported by a reference; "
+                             "answered with the best-supported reference sentences")
         return Answer(question, best.text, refs, tuple(scored), tb.freeze(), False, best.citations)
 
     def _abstain(self, question: str, refs: tuple[Reference, ...], tb: _TraceBuilder) -> Answer:

@@ -16,7 +16,7 @@ from typing import Iterator, Protocol, Sequence
 
 from ..config import GenerateConfig
 from ..errors import ConfigError, GenerationError, ModelError
-from .citations import content_words, split_sentences
+from .citations import extractive_answer
 from .prompts import Prompt
 
 
@@ -26,6 +26,7 @@ class SamplingParams:
     temperature: float = 0.0
     top_p: float = 0.9
     seed: int = 0
+    repeat_penalty: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,8 @@ class LlamaCppBackend:
                 t0 = time.perf_counter()
                 res = self._llm.create_completion(
                     text, max_tokens=params.max_new_tokens, temperature=params.temperature,
-                    top_p=params.top_p, seed=params.seed + i, stop=self._stops())
+                    top_p=params.top_p, seed=params.seed + i, stop=self._stops(),
+                    repeat_penalty=params.repeat_penalty)
                 usage, choice = res["usage"], res["choices"][0]
                 out.append(Completion(choice["text"], usage["prompt_tokens"], usage["completion_tokens"],
                                       choice.get("finish_reason") or "", None, time.perf_counter() - t0))
@@ -147,7 +149,8 @@ class LlamaCppBackend:
         with self._lock:
             for chunk in self._llm.create_completion(
                     text, max_tokens=params.max_new_tokens, temperature=params.temperature,
-                    top_p=params.top_p, seed=params.seed, stop=self._stops(), stream=True):
+                    top_p=params.top_p, seed=params.seed, stop=self._stops(), stream=True,
+                    repeat_penalty=params.repeat_penalty):
                 piece = chunk["choices"][0]["text"]
                 if piece:
                     yield piece
@@ -173,23 +176,7 @@ class EchoBackend:
         return len(re.findall(r"\w+|[^\w\s]", text))
 
     def _answer(self, prompt: Prompt, skip: int = 0) -> str:
-        q = set(content_words(prompt.question))
-        scored = []
-        for rank, (idx, text) in enumerate(prompt.references):
-            for pos, sent in enumerate(split_sentences(text)):
-                words = content_words(sent)
-                overlap = len(q & set(words))
-                if overlap and len(words) >= 3:
-                    scored.append((-overlap, rank, pos, idx, sent.rstrip(" …")))
-        scored.sort()
-        picked = scored[skip:skip + self.max_sentences] or scored[: self.max_sentences]
-        if not picked:
-            return "The references do not answer this question."
-        parts = []
-        for *_k, idx, sent in picked:
-            body = sent.rstrip(".!?")
-            parts.append(f"{body} [{idx}].")
-        return " ".join(parts)
+        return extractive_answer(prompt.question, prompt.references, self.max_sentences, skip)
 
     def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]:
         tokens_in = self.count_tokens(prompt)

@@ -168,3 +168,48 @@ def check_citations(
     cites = tuple(dict.fromkeys(find_citations(final)))
     return CitationCheck(final, cites, tuple(support), own_ok / own_total if own_total else None,
                          covered / supportable if supportable else None)
+
+
+def dedupe_sentences(text: str, threshold: float = 0.8) -> str:
+    """Drop sentences that repeat an earlier one (content-word Jaccard >= threshold):
+    small models loop, and a repeated claim adds nothing."""
+    seen: list[set[str]] = []
+    lines = []
+    for line in text.splitlines():
+        kept = []
+        for sentence in split_sentences(line):
+            words = set(content_words(sentence))
+            if words and any(len(words & s) / len(words | s) >= threshold for s in seen):
+                continue
+            seen.append(words)
+            kept.append(sentence)
+        if kept or not line.strip():
+            lines.append(" ".join(kept))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def drop_unfinished(text: str) -> str:
+    """Remove a trailing sentence cut off by the token limit (keeps at least one sentence)."""
+    sentences = split_sentences(text)
+    if len(sentences) > 1 and not re.search(r"[.!?][\"')\]]*$", strip_citations(sentences[-1])):
+        cut = text.rfind(sentences[-1])
+        return text[:cut].rstrip()
+    return text
+
+
+def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_sentences: int = 2,
+                      skip: int = 0) -> str:
+    """The reference sentences sharing the most content words with the question, each cited."""
+    q = set(content_words(question))
+    scored = []
+    for rank, (idx, text) in enumerate(references):
+        for pos, sent in enumerate(split_sentences(text)):
+            words = content_words(sent)
+            overlap = len(q & set(words))
+            if overlap and len(words) >= 3:
+                scored.append((-overlap, rank, pos, idx, strip_citations(sent).rstrip(" …")))
+    scored.sort()
+    picked = scored[skip:skip + max_sentences] or scored[:max_sentences]
+    if not picked:
+        return "The references do not answer this question."
+    return " ".join(f"{sent.rstrip('.!?')} [{idx}]." for *_k, idx, sent in sorted(picked, key=lambda x: (x[1], x[2])))

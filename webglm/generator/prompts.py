@@ -10,6 +10,7 @@ KV cache across questions.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -70,14 +71,23 @@ def _clean(text: str) -> str:
     return " ".join(text.replace("<|", "< |").split())
 
 
+def prose(text: str, title: str = "") -> str:
+    """Passage text without a leading Markdown heading that repeats its title."""
+    text = re.sub(r"^\s*#{1,6}\s+", "", text)
+    for heading in (title.rsplit(" - ", 1)[-1], title):
+        if heading and text.startswith(heading):
+            return text[len(heading):].lstrip(" \t\n:-")
+    return text
+
+
 def _refs_block(tpl: Template, refs: Sequence[tuple[int, str, str]]) -> str:
-    return "\n".join(tpl.reference.format(index=i, title=_clean(t) or "untitled", text=_clean(x))
+    return "\n".join(tpl.reference.format(index=i, title=_clean(t) or "untitled", text=_clean(prose(x, t)))
                      for i, t, x in refs)
 
 
 def render(tpl: Template, question: str, refs: Sequence[tuple[int, str, str]], few_shot: int) -> Prompt:
     """Render ``refs`` as (index, title, text) triples and the question into a Prompt."""
-    pairs = tuple((i, x) for i, _t, x in refs)
+    pairs = tuple((i, prose(x, t)) for i, t, x in refs)
     if tpl.kind == "text":
         text = tpl.text.format(references=_refs_block(tpl, refs), question=question)
         return Prompt("text", text=text, question=question, references=pairs)

@@ -10,8 +10,8 @@ from ..config import GenerateConfig
 from ..errors import GenerationError
 from ..types import Candidate, CandidateDone, Reference, TokenEvent
 from .backends import Backend, Completion, SamplingParams
-from .citations import check_citations, clean_citations, strip_think
-from .prompts import Prompt, build_prompt, load_template
+from .citations import check_citations, clean_citations, dedupe_sentences, drop_unfinished, extractive_answer, strip_think
+from .prompts import Prompt, build_prompt, load_template, prose
 
 CONTEXT_MARGIN = 16  # tokens kept free for template tokens the count may miss
 
@@ -50,17 +50,28 @@ class AnswerWriter:
 
     def _params(self, n: int) -> SamplingParams:
         temp = self.gen.temperature if n == 1 else self.gen.sample_temperature
-        return SamplingParams(self.gen.max_new_tokens, temp, self.gen.top_p, self.gen.seed)
+        return SamplingParams(self.gen.max_new_tokens, temp, self.gen.top_p, self.gen.seed, self.gen.repeat_penalty)
 
-    def finish(self, completion: Completion, references: Sequence[Reference]) -> Candidate:
-        """Clean and citation-check one raw completion."""
+    def finish(self, completion: Completion, references: Sequence[Reference], question: str = "") -> Candidate:
+        """Clean and citation-check one raw completion (falling back to an extractive
+        answer when no sentence is supported, if ``generate.fallback`` says so)."""
         refs = {r.index: r.passage.text for r in references}
-        text = clean_citations(strip_think(completion.text), set(refs))
-        check = check_citations(text, refs, threshold=self.gen.citation_threshold,
-                                bonus=self.gen.cited_bonus, correct=self.gen.correct_citations)
+        text = dedupe_sentences(clean_citations(strip_think(completion.text), set(refs)))
+        if completion.finish_reason == "length":
+            text = drop_unfinished(text)
+        check = self._check(text, refs)
+        reason = completion.finish_reason
+        if self.gen.fallback == "extractive" and not any(s.supported_by for s in check.support):
+            texts = [(r.index, prose(r.passage.text, r.passage.title)) for r in references]
+            check = self._check(extractive_answer(question, texts), refs)
+            reason = "extractive_fallback"
         return Candidate(check.text, check.citations, completion.logprob, completion.tokens_in,
-                         completion.tokens_out, completion.finish_reason, completion.text, check.support,
+                         completion.tokens_out, reason, completion.text, check.support,
                          check.precision, check.recall)
+
+    def _check(self, text: str, refs: dict[int, str]):
+        return check_citations(text, refs, threshold=self.gen.citation_threshold,
+                               bonus=self.gen.cited_bonus, correct=self.gen.correct_citations)
 
     def write(self, question: str, references: Sequence[Reference], n: int = 1) -> list[Candidate]:
         """Generate ``n`` candidates (greedy for one, top-p sampling for several)."""
@@ -68,7 +79,7 @@ class AnswerWriter:
             raise GenerationError("n must be >= 1")
         prompt, used = self.prompt(question, references)
         completions = self.backend.generate(prompt, n, self._params(n))
-        return [self.finish(c, used) for c in completions]
+        return [self.finish(c, used, question) for c in completions]
 
     async def astream(self, question: str, references: Sequence[Reference]) -> AsyncIterator[TokenEvent | CandidateDone]:
         """Stream one candidate's tokens, then the finished candidate."""
@@ -98,4 +109,4 @@ class AnswerWriter:
             yield TokenEvent(item, 0)
         raw = "".join(pieces)
         tokens_in = await asyncio.to_thread(self.backend.count_tokens, prompt)
-        yield CandidateDone(self.finish(Completion(raw, tokens_in, len(pieces), "stop"), used), 0)
+        yield CandidateDone(self.finish(Completion(raw, tokens_in, len(pieces), "stop"), used, question), 0)
