@@ -112,6 +112,8 @@ class RankConfig:
     max_length: int = 256  # tokens per passage fed to the encoder (MiniLM was trained at 256)
     threads: int = 0  # torch intra-op threads for encoding; 0 = leave torch's default
     hnsw_threshold: int = 50_000  # corpus indexes switch from exact flat search to HNSW above this size
+    runtime: str = "auto"  # "auto" (ONNX Runtime when installed, else torch) | "onnx" | "torch"
+    onnx_dir: str = ""  # where ONNX exports are cached; empty = $WEBGLM_CACHE/onnx or ~/.cache/webglm/onnx
 
     def __post_init__(self) -> None:
         _check(self.encoder in ("sentence-transformers", "contriever", "hash"), "rank",
@@ -123,6 +125,7 @@ class RankConfig:
         _check(8 <= self.max_length <= 8192, "rank", "max_length must be in 8..8192")
         _check(self.threads >= 0 and self.hnsw_threshold >= 1, "rank", "threads must be >= 0, hnsw_threshold >= 1")
         _check(self.quantize in ("auto", "int8", "none"), "rank", f"unknown quantize {self.quantize!r}")
+        _check(self.runtime in ("auto", "onnx", "torch"), "rank", f"unknown runtime {self.runtime!r}")
         _check(self.similarity in ("dot", "cosine"), "rank", f"unknown similarity {self.similarity!r}")
         _check(self.top_k >= 1, "rank", "top_k must be >= 1")
         _check(0.0 <= self.dense_weight <= 1.0, "rank", "dense_weight must be in [0, 1]")
