@@ -34,6 +34,11 @@ QA = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def onnx_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WEBGLM_CACHE", str(tmp_path / "cache"))  # ONNX exports stay in the test's folder
+
+
 @pytest.fixture
 def files(tmp_path):
     (tmp_path / "site_Posts.xml").write_text(POSTS)
