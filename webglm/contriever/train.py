@@ -171,24 +171,12 @@ def train_retriever(data_path: str | Path | Sequence[RetrievalExample], out_dir:
     rows = _pairs(mine_hard_negatives(examples, seed) if loss == "contrastive" else examples, loss)
     base = Path(base_model).expanduser() if base_model else _packaged()
     towers = _Towers(base, separate_query_encoder, max_length, similarity == "cosine")
-    optimizer = torch.optim.AdamW(towers.parameters(), lr=lr)
     per_epoch = (len(rows) + batch_size - 1) // batch_size
     total = min(max_steps, per_epoch * epochs) if max_steps else per_epoch * epochs
-    rng, losses, step, t0 = random.Random(seed), [], 0, time.perf_counter()
-    towers.passage.train(); towers.query.train()
-    while step < total:
-        rng.shuffle(rows)
-        for start in range(0, len(rows), batch_size):
-            if step >= total:
-                break
-            value = _step(towers, rows[start:start + batch_size], loss, temperature)
-            optimizer.zero_grad()
-            value.backward()
-            optimizer.step()
-            losses.append(float(value.detach()))
-            step += 1
-            if progress is not None:
-                progress(step, total, losses[-1])
+    t0 = time.perf_counter()
+    losses = _fit(towers, rows, total, lr=lr, batch_size=batch_size, loss=loss, temperature=temperature,
+                  seed=seed, progress=progress)
+    step = len(losses)
     towers.passage.eval(); towers.query.eval()
     out = Path(out_dir)
     towers.save(out)
@@ -198,6 +186,29 @@ def train_retriever(data_path: str | Path | Sequence[RetrievalExample], out_dir:
         "base_model": str(base.name), "loss": loss, "lr": lr, "batch_size": batch_size,
         "temperature": temperature, "similarity": similarity, "max_length": max_length, **stats}, indent=1))
     return stats
+
+
+def _fit(towers: _Towers, rows: list, total: int, *, lr: float, batch_size: int, loss: str,
+         temperature: float, seed: int, progress: Callable[[int, int, float], None] | None) -> list[float]:
+    """Run ``total`` AdamW steps over shuffled passes of ``rows``; returns the loss per step."""
+    import torch
+
+    optimizer = torch.optim.AdamW(towers.parameters(), lr=lr)
+    rng, losses = random.Random(seed), []
+    towers.passage.train(); towers.query.train()
+    while len(losses) < total:
+        rng.shuffle(rows)
+        for start in range(0, len(rows), batch_size):
+            if len(losses) >= total:
+                break
+            value = _step(towers, rows[start:start + batch_size], loss, temperature)
+            optimizer.zero_grad()
+            value.backward()
+            optimizer.step()
+            losses.append(float(value.detach()))
+            if progress is not None:
+                progress(len(losses), total, losses[-1])
+    return losses
 
 
 def _packaged() -> Path:
