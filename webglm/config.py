@@ -152,13 +152,18 @@ class GenerateConfig:
 class ScorerConfig:
     """Best-of-n selection with the preference reward model."""
 
-    candidates: int = 1
+    candidates: int = 1  # WebGLM: best-of-n over top-p samples; 1 = no reranking
     model: str = ""  # path to a trained scorer; empty = the one shipped in webglm/data
+    # total = reward_weight * reward (calibrated, std 1) + citation_weight * citation quality (0..1)
     reward_weight: float = 1.0
     citation_weight: float = 0.5
 
     def __post_init__(self) -> None:
         _check(1 <= self.candidates <= 16, "scorer", "candidates must be in 1..16")
+        for name in ("reward_weight", "citation_weight"):
+            value = getattr(self, name)
+            # "not >= 0" also rejects NaN
+            _check(value == value and 0.0 <= value < float("inf"), "scorer", f"{name} must be finite and >= 0")
 
 
 @dataclass(frozen=True, slots=True)
