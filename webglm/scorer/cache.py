@@ -67,7 +67,16 @@ class LayerCache:
         """Run the frozen lower part once for every text not cached yet."""
         todo = list(dict.fromkeys(t for t in texts if (t, max_length) not in self.store))
         self._restore()
+        was_training = self.net.encoder.training
+        self.net.encoder.eval()  # frozen blocks run once: cache them without dropout noise
+        try:
+            self._fill(todo, max_length, batch_size)
+        finally:
+            self.net.encoder.train(was_training)
+
+    def _fill(self, todo: list[str], max_length: int, batch_size: int) -> None:
         tok = self.net.tokenizer
+        todo = sorted(todo, key=len)  # similar lengths per batch: little padding to compute
         with torch.no_grad():
             for i in range(0, len(todo), batch_size):
                 chunk = todo[i : i + batch_size]

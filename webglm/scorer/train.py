@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -73,6 +74,17 @@ class TrainProgress:
 Progress = Callable[[TrainProgress], None]
 
 
+@contextmanager
+def _eval_mode(module: torch.nn.Module):
+    """Run ``module`` in eval mode (no dropout) and restore its previous mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
 class _Embedder:
     """Embeds texts through the cache that fits the number of training blocks."""
 
@@ -85,8 +97,8 @@ class _Embedder:
 
     def __call__(self, texts: Sequence[str], max_length: int) -> torch.Tensor:
         if self.frozen:  # nothing in the encoder trains: cache final embeddings
-            todo = [t for t in dict.fromkeys(texts) if (t, max_length) not in self.pooled]
-            with torch.no_grad():
+            todo = sorted((t for t in dict.fromkeys(texts) if (t, max_length) not in self.pooled), key=len)
+            with torch.no_grad(), _eval_mode(self.net.encoder):  # cached once: no dropout noise
                 for i in range(0, len(todo), 32):
                     chunk = todo[i : i + 32]
                     for t, e in zip(chunk, self.net.embed(chunk, max_length)):
@@ -95,6 +107,16 @@ class _Embedder:
         if self.cache is not None:
             return self.cache.embed(texts, max_length)
         return self.net.embed(texts, max_length)
+
+    def prefill(self, pairs: Sequence[PreferencePair]) -> None:
+        """Run the frozen part for all texts at once (length-sorted batches waste less)."""
+        questions = list({p.question: None for p in pairs})
+        answers = list({a: None for p in pairs for a in (p.chosen, p.rejected)})
+        for texts, max_length in ((questions, self.net.question_max_length), (answers, self.net.max_length)):
+            if self.cache is not None:
+                self.cache.fill(texts, max_length)
+            elif self.frozen:
+                self(texts, max_length)
 
     def rewards(self, questions: Sequence[str], answers: Sequence[str]) -> torch.Tensor:
         """Raw rewards, like ``net.forward`` but through the cache."""
@@ -248,6 +270,7 @@ def train_scorer(
     ckpt = out / "checkpoint"
     state = _load_checkpoint(ckpt, net, opt) if resume and (ckpt / "state.pt").is_file() else _State()
     emb = _Embedder(net, config.train_layers)
+    emb.prefill([*train, *validation])
     total = config.epochs * ((len(train) + config.batch_size - 1) // config.batch_size)
     if config.max_steps:
         total = min(total, config.max_steps)
