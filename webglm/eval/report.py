@@ -5,7 +5,9 @@ resumed run reports exactly what a single uninterrupted run would.
 
 Conventions: a *failed* example (the pipeline raised or timed out) scores 0 on the answer
 metrics, so failures cannot inflate accuracy, and is left out of the citation and abstention
-metrics (it produced no answer to judge). Latency percentiles use successful examples.
+metrics (it produced no answer to judge). An abstention scores as an empty answer (0 on the
+answer metrics) and is left out of the citation metrics. Latency percentiles use successful
+examples.
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ class Report:
 def score_row(row: Mapping[str, Any], kind: str) -> dict[str, float]:
     """Per-example metrics of one result row (see module docstring for the conventions)."""
     ok = row.get("status") == "ok"
-    pred, golds = row.get("answer") or "", row.get("gold") or []
+    # An abstention is no answer: its canned text must not match a gold answer by accident.
+    pred = "" if row.get("abstained") else row.get("answer") or ""
+    golds = row.get("gold") or []
     out: dict[str, float] = {"failed": 0.0 if ok else 1.0}
     if golds:
         for name, fn in _ANSWER_METRICS.get(kind, ()):
@@ -170,7 +174,9 @@ def render_markdown(report: Report) -> str:
     if report.attribution:
         lines.append(f"- data: {report.attribution}")
     lines += ["", "| metric | mean | 95% CI | n |", "|---|---:|---:|---:|"]
-    for name, m in report.metrics.items():
+    names = sorted(report.metrics, key=lambda k: k != report.primary)  # primary first
+    for name in names:
+        m = report.metrics[name]
         mark = " (primary)" if name == report.primary else ""
         lines.append(f"| {name}{mark} | {_fmt(m.mean)} | [{_fmt(m.ci_low)}, {_fmt(m.ci_high)}] | {m.n} |")
     if report.latency:

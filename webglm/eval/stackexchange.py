@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from typing import Iterable
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -154,3 +155,28 @@ def load_stackexchange(path: str | Path, *, skip_bad_rows: bool = False, top_n: 
                 "score": q.score}
         col.examples.append(Example(f"{site}:{q.id}", text, gold, (), meta))
     return col.done(site, "stackexchange", "long")
+
+
+def export_corpus(path: str | Path, out_dir: str | Path, *, exclude: Iterable[str] = (),
+                  min_score: int = 1) -> int:
+    """Write each question thread of a dump (title, body, answers scoring at least ``min_score``)
+    as one Markdown file under ``out_dir``, for corpus-mode evaluation; returns the file count.
+
+    ``exclude`` takes example ids (``<site>:<id>``): those threads are left out so the questions
+    being evaluated cannot find their own gold answers in the corpus.
+    """
+    p, out = Path(path), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    site, skip = _site_of(p), set(exclude)
+    col = _Collector(p, skip_bad_rows=True)
+    written = 0
+    for q in sorted(_read_posts(p, col).values(), key=lambda q: q.id):
+        if f"{site}:{q.id}" in skip:
+            continue
+        answers = [html_to_text(b) for _a, s, b in sorted(q.answers, key=lambda a: -a[1]) if s >= min_score]
+        parts = [f"# {q.title}", "", html_to_text(q.body)] + [f"\n## Answer {i}\n\n{a}" for i, a in
+                                                              enumerate(answers, 1) if a]
+        parts.append(f"\nSource: https://{site}/q/{q.id} ({LICENCE})")
+        (out / f"{q.id}.md").write_text("\n".join(parts) + "\n", encoding="utf-8")
+        written += 1
+    return written
