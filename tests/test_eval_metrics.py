@@ -92,3 +92,28 @@ def test_bootstrap_ci_brackets_the_mean_and_repeats():
     assert (lo, hi) == M.bootstrap_ci(values, resamples=500, seed=3)
     assert M.bootstrap_ci([1.0, 1.0, 1.0]) == (1.0, 1.0)
     assert all(math.isnan(x) for x in M.bootstrap_ci([]))
+
+
+def test_reward_model_pairwise_accuracy_on_webgpt_pairs(tmp_path):
+    import json
+
+    from webglm.errors import EvalError
+    from webglm.eval.datasets import Fields, load_dataset
+    from webglm.eval.pairs import evaluate_reward_model
+    from webglm.testing import LengthRewardModel
+
+    def row(i, a0, s0, a1, s1):
+        return {"question": {"full_text": f"q{i}?", "id": f"p{i}"}, "answer_0": a0, "score_0": s0,
+                "answer_1": a1, "score_1": s1}
+
+    rows = [row(0, "long detailed answer here", 1, "short", -1),  # length agrees
+            row(1, "tiny", 1, "a much longer answer text", -1),  # length disagrees
+            row(2, "same", 0, "same length", 0),  # human tie: skipped
+            row(3, "one two", 1, "three four", -1)]  # reward tie: half
+    path = tmp_path / "comparisons.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = evaluate_reward_model(load_dataset(path), LengthRewardModel(), resamples=50)
+    assert out["pairs"] == 3 and out["pairwise_accuracy"] == pytest.approx(1.5 / 3)
+    with pytest.raises(EvalError, match="webgpt"):
+        fields = Fields(question="question.full_text", answers="answer_0")
+        evaluate_reward_model(load_dataset(path, "jsonl", fields=fields), LengthRewardModel())
