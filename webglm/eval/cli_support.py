@@ -37,12 +37,14 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
                  limit: int | None = None, retry_failed: bool = False, timeout_s: float = 0.0,
                  skip_bad_rows: bool = False, fields: Mapping[str, str] | None = None,
                  progress: bool = True, resamples: int = 1000, seed: int = 0,
-                 dataset_options: Mapping[str, Any] | None = None) -> Report:
+                 dataset_options: Mapping[str, Any] | None = None,
+                 pipeline_kwargs: Mapping[str, Any] | None = None) -> Report:
     """Run ``webglm eval``: load the dataset, build the answerer, run (resuming) and report.
 
     ``config`` is a :class:`webglm.WebGLMConfig` (None: defaults). ``answerer="extractive"``
     uses the model-free baseline (needs given references). ``fields`` maps ``question``,
     ``answers``, ``id``, ``references`` (and ``kind``) for the generic jsonl format.
+    ``pipeline_kwargs`` go to ``WebGLM`` (e.g. an ``encoder`` or ``engine`` to inject).
     """
     if answerer not in ANSWERERS:
         raise EvalError(f"unknown answerer {answerer!r}", hint=f"use one of {', '.join(ANSWERERS)}")
@@ -59,7 +61,7 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
     def factory():
         from ..pipeline import WebGLM  # noqa: PLC0415 - heavy; only when a pipeline runs
 
-        return WebGLM(config, corpus=corpus, page_store=store, replay=replay)
+        return WebGLM(config, corpus=corpus, page_store=store, replay=replay, **dict(pipeline_kwargs or {}))
 
     try:
         return run_eval(ds, out_dir=out_dir, pipeline_factory=factory, use_references=use_references,
