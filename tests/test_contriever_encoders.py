@@ -11,6 +11,12 @@ from webglm.errors import ModelError
 WORDS = ["the quick brown fox jumps over the lazy dog", "beer hops malt yeast water stout lager"]
 
 
+@pytest.fixture(autouse=True)
+def onnx_cache(tmp_path_factory, monkeypatch):
+    # ONNX exports are cached under $WEBGLM_CACHE; keep them out of the user's home
+    monkeypatch.setenv("WEBGLM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
@@ -54,6 +60,23 @@ def test_int8_close_to_fp32(tiny):
     int8_enc = make_encoder(RankConfig(quantize="int8", **base))
     int8 = int8_enc.encode(WORDS)
     assert int8_enc.quantized
+    assert (fp32 * int8).sum(1).min() > 0.95
+
+
+def test_onnx_runtime_matches_torch(tiny):
+    base = dict(encoder="contriever", model=str(tiny / "p"), quantize="none")
+    torch_enc = make_encoder(RankConfig(runtime="torch", **base))
+    onnx_enc = make_encoder(RankConfig(runtime="onnx", **base))
+    np.testing.assert_allclose(torch_enc.encode(WORDS), onnx_enc.encode(WORDS), atol=1e-4)
+    assert onnx_enc.runtime == "onnx" and torch_enc.runtime == "torch"
+    assert len(list((tiny.parent / "cache" / "onnx").glob("p-*/model.onnx"))) == 1
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_int8_per_runtime(tiny, runtime):
+    base = dict(encoder="contriever", model=str(tiny / "p"), runtime=runtime)
+    fp32 = make_encoder(RankConfig(quantize="none", **base)).encode(WORDS)
+    int8 = make_encoder(RankConfig(quantize="int8", **base)).encode(WORDS)
     assert (fp32 * int8).sum(1).min() > 0.95
 
 

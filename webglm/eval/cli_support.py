@@ -1,0 +1,80 @@
+"""What ``webglm eval`` calls: one function from command-line options to a written report.
+
+The CLI stays thin: it parses flags, calls :func:`eval_command` and prints
+:func:`summary_line`. The pipeline module is imported only when a pipeline is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import EvalError
+from .datasets import Fields, load_dataset
+from .report import Report
+from .runner import RunOptions, run_eval
+from .store import RecordReplayStore
+
+ANSWERERS = ("pipeline", "extractive")
+
+
+def open_store(cache: str | Path | None, *, record: bool, replay: bool,
+               snapshot: str | None = None) -> RecordReplayStore | None:
+    """The record/replay cache for a run, or None when neither is asked for."""
+    if record and replay:
+        raise EvalError("--record and --replay exclude each other")
+    if not (record or replay):
+        return None
+    if cache is None:
+        raise EvalError("--record/--replay need --cache PATH", hint="e.g. --cache runs/cache.sqlite")
+    return RecordReplayStore(cache, mode="replay" if replay else "record", snapshot=snapshot)
+
+
+def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
+                 config: Any = None, corpus: str | Path | None = None, cache: str | Path | None = None,
+                 record: bool = False, replay: bool = False, snapshot: str | None = None,
+                 answerer: str = "pipeline", use_references: str = "auto", concurrency: int = 1,
+                 limit: int | None = None, retry_failed: bool = False, timeout_s: float = 0.0,
+                 skip_bad_rows: bool = False, fields: Mapping[str, str] | None = None,
+                 progress: bool = True, resamples: int = 1000, seed: int = 0,
+                 dataset_options: Mapping[str, Any] | None = None,
+                 pipeline_kwargs: Mapping[str, Any] | None = None) -> Report:
+    """Run ``webglm eval``: load the dataset, build the answerer, run (resuming) and report.
+
+    ``config`` is a :class:`webglm.WebGLMConfig` (None: defaults). ``answerer="extractive"``
+    uses the model-free baseline (needs given references). ``fields`` maps ``question``,
+    ``answers``, ``id``, ``references`` (and ``kind``) for the generic jsonl format.
+    ``pipeline_kwargs`` go to ``WebGLM`` (e.g. an ``encoder`` or ``engine`` to inject).
+    """
+    if answerer not in ANSWERERS:
+        raise EvalError(f"unknown answerer {answerer!r}", hint=f"use one of {', '.join(ANSWERERS)}")
+    ds = load_dataset(dataset, fmt, fields=Fields(**fields) if fields else None, skip_bad_rows=skip_bad_rows,
+                      limit=limit, **dict(dataset_options or {}))
+    options = RunOptions(concurrency=concurrency, retry_failed=retry_failed, timeout_s=timeout_s,
+                         progress=progress, resamples=resamples, seed=seed)
+    if answerer == "extractive":
+        from .baselines import ExtractiveAnswerer  # noqa: PLC0415
+
+        return run_eval(ds, out_dir=out_dir, answer_fn=ExtractiveAnswerer(), options=options)
+    store = open_store(cache, record=record, replay=replay, snapshot=snapshot)
+
+    def factory():
+        from ..pipeline import WebGLM  # noqa: PLC0415 - heavy; only when a pipeline runs
+
+        return WebGLM(config, corpus=corpus, page_store=store, replay=replay, **dict(pipeline_kwargs or {}))
+
+    try:
+        return run_eval(ds, out_dir=out_dir, pipeline_factory=factory, use_references=use_references,
+                        options=options)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def summary_line(report: Report) -> str:
+    """One line for the terminal: primary metric with its interval, counts, report path."""
+    m = report.metrics.get(report.primary)
+    ci = f" [{m.ci_low:.3f}, {m.ci_high:.3f}]" if m else ""
+    where = report.run.get("out_dir", "")
+    return (f"{report.dataset}: {report.primary} = {report.score:.4f}{ci} over {report.n_examples} examples "
+            f"({report.n_failed} failed); report in {where}/report.md")

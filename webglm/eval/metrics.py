@@ -1,0 +1,211 @@
+"""Answer, citation, ranking and cost metrics, plus bootstrap confidence intervals.
+
+Pure Python (no numpy) so that evaluation reports can be recomputed anywhere.
+
+Short answers
+    ``webglm_match`` reproduces WebGLM's open-QA metric exactly: an example is correct when
+    any gold answer string occurs in the long answer as a raw substring. It is **case
+    sensitive** and does no normalisation: ``"Babur"`` does not match ``"babur"``, and
+    ``"5"`` matches ``"1995"``. Use it only to compare with the paper's numbers.
+    ``contains`` is the robust version: SQuAD normalisation (lower case, punctuation and
+    articles dropped, whitespace collapsed) and whole-token containment. ``exact_match``
+    and ``token_f1`` are the SQuAD definitions, maximised over gold answers.
+Long answers
+    ``rouge_l``: ROUGE-L F1 on lower-cased word tokens, maximised over gold answers.
+Citations
+    ``[n]`` markers in an answer must name one of its references (1..len(references));
+    :func:`invalid_citations` lists those that do not.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import string
+import unicodedata
+from collections import Counter
+from typing import Iterable, Sequence
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
+_WORD = re.compile(r"[a-z0-9]+")
+# "[3]", "[1, 2]", "[1,2,5]": the forms generators write; "[1-3]" is not a citation we emit.
+_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+# --- short-answer metrics -----------------------------------------------------
+
+
+def webglm_match(prediction: str, golds: Sequence[str]) -> float:
+    """WebGLM's metric: 1.0 if any gold answer is a (case-sensitive) substring of the prediction."""
+    return 1.0 if any(g in prediction for g in golds) else 0.0
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation (plus NFKC): lower case, drop punctuation and articles, collapse spaces."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(" " if ch in _PUNCT else ch for ch in text)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def contains(prediction: str, golds: Sequence[str]) -> float:
+    """1.0 if a normalised gold answer occurs in the normalised prediction as whole tokens."""
+    pred = f" {normalize_answer(prediction)} "
+    return 1.0 if any((g := normalize_answer(gold)) and f" {g} " in pred for gold in golds) else 0.0
+
+
+def exact_match(prediction: str, golds: Sequence[str]) -> float:
+    """1.0 if the normalised prediction equals a normalised gold answer."""
+    pred = normalize_answer(prediction)
+    return 1.0 if any(pred == normalize_answer(g) for g in golds) else 0.0
+
+
+def _f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
+    common = Counter(pred_tokens) & Counter(gold_tokens)
+    same = sum(common.values())
+    if not pred_tokens or not gold_tokens:
+        return float(pred_tokens == gold_tokens)
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def token_f1(prediction: str, golds: Sequence[str]) -> float:
+    """SQuAD token F1 between normalised prediction and the best gold answer."""
+    pred = normalize_answer(prediction).split()
+    return max((_f1(pred, normalize_answer(g).split()) for g in golds), default=0.0)
+
+
+# --- long-answer metrics --------------------------------------------------------
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """Lower-cased alphanumeric word tokens (the tokenisation of the usual ROUGE scripts)."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence, bit-parallel (Hyyrö 2004): O(len(b)) big-int
+    operations, so ROUGE-L on thousand-word answers stays cheap in pure Python."""
+    if len(a) < len(b):
+        a, b = b, a
+    if not b:
+        return 0
+    masks: dict[str, int] = {}
+    for i, tok in enumerate(a):
+        masks[tok] = masks.get(tok, 0) | (1 << i)
+    full = (1 << len(a)) - 1
+    v = full
+    for tok in b:
+        u = v & masks.get(tok, 0)
+        v = ((v + u) | (v - u)) & full
+    return len(a) - bin(v).count("1")
+
+
+def rouge_l(prediction: str, golds: Sequence[str]) -> float:
+    """ROUGE-L F1 of the prediction against the best-matching gold answer."""
+    pred = rouge_tokens(prediction)
+    best = 0.0
+    for gold in golds:
+        ref = rouge_tokens(gold)
+        lcs = lcs_length(pred, ref)
+        if lcs:
+            p, r = lcs / len(pred), lcs / len(ref)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+# --- citations ------------------------------------------------------------------
+
+
+def citation_numbers(text: str) -> list[int]:
+    """Every reference number cited in ``text``, in order of appearance (repeats kept)."""
+    return [int(n) for group in _CITATION.findall(text) for n in group.split(",")]
+
+
+def invalid_citations(text: str, n_references: int) -> list[int]:
+    """Cited numbers that name no reference (outside 1..n_references)."""
+    return [n for n in citation_numbers(text) if not 1 <= n <= n_references]
+
+
+def set_f1(predicted: Iterable[int], gold: Iterable[int]) -> float:
+    """F1 between two sets (e.g. cited references vs the gold answer's citations)."""
+    p, g = set(predicted), set(gold)
+    if not p and not g:
+        return 1.0
+    if not p or not g:
+        return 0.0
+    both = len(p & g)
+    return 0.0 if both == 0 else 2 * both / (len(p) + len(g))
+
+
+# --- scorer and retriever metrics ---------------------------------------------
+
+
+def pairwise_accuracy(pairs: Iterable[tuple[float, float, float]]) -> float:
+    """Share of human preferences the reward model agrees with.
+
+    Each pair is ``(reward_a, reward_b, human_margin)`` with ``human_margin > 0`` when people
+    preferred a. Human ties are skipped; a reward tie counts half (a coin flip).
+    """
+    agree, total = 0.0, 0
+    for ra, rb, margin in pairs:
+        if margin == 0:
+            continue
+        total += 1
+        if ra == rb:
+            agree += 0.5
+        elif (ra > rb) == (margin > 0):
+            agree += 1.0
+    return agree / total if total else float("nan")
+
+
+def recall_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float:
+    """Share of relevant items found in the top ``k`` of ``ranked``."""
+    rel = set(relevant)
+    if not rel:
+        return float("nan")
+    return len(rel & set(ranked[:k])) / len(rel)
+
+
+def reciprocal_rank(ranked: Sequence[str], relevant: Iterable[str]) -> float:
+    """1 / rank of the first relevant item (0 when none is ranked); average it for MRR."""
+    rel = set(relevant)
+    for i, item in enumerate(ranked, start=1):
+        if item in rel:
+            return 1.0 / i
+    return 0.0
+
+
+# --- statistics -------------------------------------------------------------------
+
+
+def mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) with linear interpolation between order statistics."""
+    if not values:
+        return float("nan")
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def bootstrap_ci(values: Sequence[float], *, resamples: int = 1000, confidence: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the mean (seeded, so reports repeat)."""
+    n = len(values)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    if n == 1 or resamples <= 0:
+        return (values[0], values[0]) if n == 1 else (float("nan"), float("nan"))
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
+    tail = (1.0 - confidence) / 2 * 100
+    return (percentile(means, tail), percentile(means, 100 - tail))

@@ -1,0 +1,78 @@
+"""Thin entry points for the command line (``webglm score`` and ``webglm train-scorer``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..config import ScorerConfig
+from ..errors import InputError
+from ..types import Candidate, ScoredAnswer
+from .data import StackExchangeRecipe, grouped_split, load_pairs
+from .reward import load_reward_model
+from .select import select_best
+
+
+def score_answers(question: str, answers: Sequence[str], scorer: ScorerConfig | None = None) -> list[ScoredAnswer]:
+    """Rank plain-text answers to ``question`` with the reward model, best first.
+
+    Citation quality counts as in best-of-n: an answer that cites ``[n]`` gets it.
+    """
+    import re
+
+    if not answers:
+        raise InputError("no answers to score", hint="pass one or more answers after the question")
+    scorer = scorer or ScorerConfig()
+    cands = [Candidate(text=a, citations=tuple(sorted({int(n) for n in re.findall(r"\[(\d+)\]", a)})))
+             for a in answers]
+    return select_best(question, cands, load_reward_model(scorer).load(), scorer)
+
+
+def format_scores(scored: Sequence[ScoredAnswer]) -> str:
+    """One line per answer: rank, total, reward, citation score and the answer's start."""
+    lines = []
+    for rank, s in enumerate(scored, 1):
+        head = " ".join(s.candidate.text.split())[:70]
+        lines.append(f"{rank}. total={s.total:+.3f} reward={s.reward:+.3f} citation={s.citation_score:.2f}  {head}")
+    return "\n".join(lines)
+
+
+def train_scorer_command(
+    data: Sequence[str],
+    out: str,
+    *,
+    fmt: str = "auto",
+    recipe: StackExchangeRecipe | None = None,
+    config=None,
+    validation: float = 0.1,
+    test: float = 0.2,
+    seed: int = 0,
+    resume: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict[str, float]:
+    """Load pairs from ``data`` paths, split by question, train, and evaluate on the test split.
+
+    Writes ``metrics.json`` beside the scorer; returns the metrics (``test_accuracy``
+    is the primary one, ``test_length_baseline`` the rule it must beat).
+    """
+    from .evaluate import evaluate_scorer, length_baseline
+    from .reward import RewardModel
+    from .train import TrainScorerConfig, train_scorer
+
+    pairs = [p for path in data for p in load_pairs(path, fmt, recipe=recipe)]
+    splits = grouped_split(pairs, validation=validation, test=test, seed=seed)
+    echo(f"pairs: {splits.sizes()}")
+
+    def progress(ev) -> None:
+        if ev.event == "eval":
+            echo(f"epoch {ev.epoch}: step {ev.step}/{ev.total_steps} loss {ev.loss:.4f} val_acc {ev.val_accuracy:.4f}")
+
+    metrics = train_scorer(splits.train, splits.validation, out, config or TrainScorerConfig(),
+                           progress=progress, resume=resume)
+    if splits.test:
+        acc = evaluate_scorer(RewardModel(out), splits.test)
+        metrics.update(test_accuracy=acc["accuracy"], test_pairs=acc["pairs"],
+                       test_length_baseline=length_baseline(splits.test)["accuracy"])
+    Path(out, "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return metrics
