@@ -59,7 +59,7 @@ def test_bad_requests(server):
 
 def test_stream_endpoint(server):
     kinds = []
-    with httpx.stream("POST", f"{server}/v1/ask/stream", json={"question": "What does the Amazon carry?"},
+    with httpx.stream("POST", f"{server}/v1/ask/stream", json={"question": "Which river carries more water than any other river?"},
                       timeout=30) as r:
         for line in r.iter_lines():
             if line.startswith("event: "):
