@@ -81,8 +81,25 @@ def strip_citations(text: str) -> str:
     return re.sub(r"\s+([.,;:!?])", r"\1", _GROUP.sub("", text)).strip()
 
 
+def stem(word: str) -> str:
+    """Strip common English inflections so "carries" matches "carry" (not a full stemmer)."""
+    if len(word) <= 4:
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "sses", "xes", "zes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
 def content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(strip_citations(text).lower()) if w not in STOPWORDS]
+    """Lower-cased, lightly stemmed words of ``text`` without stopwords or citation marks."""
+    return [stem(w) for w in _WORD.findall(strip_citations(text).lower()) if w not in STOPWORDS]
 
 
 def rouge1_precision(sentence: str, reference: str) -> float:
