@@ -18,8 +18,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..errors import EvalError
 
