@@ -45,7 +45,7 @@ class ResultsFile:
 
     # -- lifecycle -------------------------------------------------------------
 
-    def __enter__(self) -> "ResultsFile":
+    def __enter__(self) -> ResultsFile:  # noqa: PYI034 - no typing.Self on Python 3.10
         self.open()
         return self
 

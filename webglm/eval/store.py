@@ -86,7 +86,7 @@ class RecordReplayStore:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "RecordReplayStore":
+    def __enter__(self) -> RecordReplayStore:  # noqa: PYI034 - no typing.Self on Python 3.10
         return self
 
     def __exit__(self, *exc: object) -> None:
