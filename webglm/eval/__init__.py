@@ -15,8 +15,24 @@ from .runner import AnswerFn, RunOptions, arun_eval, pipeline_answer_fn, run_eva
 from .store import RecordingSearchEngine, RecordReplayStore, ReplaySearchEngine
 
 __all__ = [
-    "FORMATS", "Dataset", "Example", "Fields", "load_dataset", "question_id",
-    "MetricSummary", "Report", "score_row", "summarize", "write_report", "ResultsFile",
-    "AnswerFn", "RunOptions", "arun_eval", "pipeline_answer_fn", "run_eval",
-    "RecordReplayStore", "RecordingSearchEngine", "ReplaySearchEngine",
+    "FORMATS",
+    "AnswerFn",
+    "Dataset",
+    "Example",
+    "Fields",
+    "MetricSummary",
+    "RecordReplayStore",
+    "RecordingSearchEngine",
+    "ReplaySearchEngine",
+    "Report",
+    "ResultsFile",
+    "RunOptions",
+    "arun_eval",
+    "load_dataset",
+    "pipeline_answer_fn",
+    "question_id",
+    "run_eval",
+    "score_row",
+    "summarize",
+    "write_report",
 ]

@@ -15,8 +15,7 @@ from .datasets import Example
 
 _SENT = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"\w+")
-_STOP = frozenset("a an the of to in on at for and or is are was were be by with what who when where "
-                  "why how which do does did from as it its that this".split())
+_STOP = frozenset(["a", "an", "the", "of", "to", "in", "on", "at", "for", "and", "or", "is", "are", "was", "were", "be", "by", "with", "what", "who", "when", "where", "why", "how", "which", "do", "does", "did", "from", "as", "it", "its", "that", "this"])
 
 
 def _words(text: str) -> set[str]:

@@ -6,8 +6,9 @@ The CLI stays thin: it parses flags, calls :func:`eval_command` and prints
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import EvalError
 from .datasets import Fields, load_dataset
@@ -53,13 +54,13 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
     options = RunOptions(concurrency=concurrency, retry_failed=retry_failed, timeout_s=timeout_s,
                          progress=progress, resamples=resamples, seed=seed)
     if answerer == "extractive":
-        from .baselines import ExtractiveAnswerer  # noqa: PLC0415
+        from .baselines import ExtractiveAnswerer
 
         return run_eval(ds, out_dir=out_dir, answer_fn=ExtractiveAnswerer(), options=options)
     store = open_store(cache, record=record, replay=replay, snapshot=snapshot)
 
     def factory():
-        from ..pipeline import WebGLM  # noqa: PLC0415 - heavy; only when a pipeline runs
+        from ..pipeline import WebGLM
 
         return WebGLM(config, corpus=corpus, page_store=store, replay=replay, **dict(pipeline_kwargs or {}))
 

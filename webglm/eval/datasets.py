@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from ..errors import EvalError
 from ..types import Failure, Passage, Reference
@@ -294,14 +295,17 @@ def _load_eli5(path: Path, skip_bad_rows: bool) -> Dataset:
 
 def _load_hf(path: Path, fields: Fields, skip_bad_rows: bool, split: str) -> Dataset:
     try:
-        import datasets as hf  # noqa: PLC0415 - optional dependency, imported on use only
+        import datasets as hf
     except ImportError:
         raise EvalError("the Hugging Face `datasets` package is not installed",
                         hint="pip install datasets, or export the data to jsonl") from None
     if not path.is_dir():
         raise EvalError(f"{path} is not a folder saved with Dataset.save_to_disk", url=str(path),
                         hint="only local datasets are read; nothing is downloaded")
-    data = hf.load_from_disk(str(path))
+    try:
+        data = hf.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as exc:
+        raise EvalError(f"{path} is not a saved Hugging Face dataset: {exc}", url=str(path)) from None
     if isinstance(data, hf.DatasetDict):
         data = data[split]
     col = _Collector(path, skip_bad_rows)
@@ -366,7 +370,7 @@ def load_dataset(path: str | Path, fmt: str = "auto", *, fields: Fields | None =
     elif fmt == "eli5":
         ds = _load_eli5(p, skip_bad_rows)
     elif fmt == "stackexchange":
-        from .stackexchange import load_stackexchange  # noqa: PLC0415
+        from .stackexchange import load_stackexchange
 
         ds = load_stackexchange(p, skip_bad_rows=skip_bad_rows, **se_options)
     elif fmt == "hf":

@@ -16,9 +16,10 @@ import json
 import math
 import os
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..types import to_dict
 from . import metrics as M
@@ -166,8 +167,8 @@ def _fmt(x: float, digits: int = 4) -> str:
 def render_markdown(report: Report) -> str:
     """The report as a Markdown page (metrics table with 95% intervals, latency, cost)."""
     lines = [f"# Evaluation: {report.dataset}", "",
-             f"- format: `{report.fmt}` ({report.kind} answers); examples: {report.n_examples} "
-             f"({report.n_ok} ok, {report.n_failed} failed); malformed rows skipped: {report.skipped_rows}",
+             (f"- format: `{report.fmt}` ({report.kind} answers); examples: {report.n_examples} "
+             f"({report.n_ok} ok, {report.n_failed} failed); malformed rows skipped: {report.skipped_rows}"),
              f"- primary metric: **{report.primary} = {_fmt(report.score)}**"]
     for key, value in report.run.items():
         lines.append(f"- {key}: {value}")

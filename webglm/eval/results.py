@@ -18,8 +18,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..errors import EvalError
 
@@ -44,7 +45,7 @@ class ResultsFile:
 
     # -- lifecycle -------------------------------------------------------------
 
-    def __enter__(self) -> "ResultsFile":
+    def __enter__(self) -> ResultsFile:  # noqa: PYI034 - no typing.Self on Python 3.10
         self.open()
         return self
 

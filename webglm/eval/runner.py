@@ -13,9 +13,10 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, Mapping, TextIO
+from typing import Any, TextIO
 
 from ..errors import EvalError, WebGLMError
 from ..types import Answer
@@ -97,7 +98,7 @@ class Progress:
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
@@ -160,7 +161,7 @@ def _check_manifest(out: Path, dataset: Dataset) -> dict[str, Any]:
                             hint="use a new output folder for a different dataset")
         return old
     manifest["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    from .report import _atomic_write  # noqa: PLC0415 - shared helper
+    from .report import _atomic_write
 
     _atomic_write(path, json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
 from ..errors import EvalError
-from .datasets import Dataset, Example, _Collector, _BadRow
+from .datasets import Dataset, Example, _BadRow, _Collector
 
 LICENCE = "CC BY-SA (Stack Exchange)"
 _BLOCK = {"p", "br", "li", "pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "div", "hr"}
@@ -31,15 +31,15 @@ class _TextOnly(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
 
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001 - HTMLParser signature
+    def handle_starttag(self, tag, attrs):
         if tag in _BLOCK:
             self.parts.append("\n")
 
-    def handle_endtag(self, tag):  # noqa: ANN001
+    def handle_endtag(self, tag):
         if tag in _BLOCK:
             self.parts.append("\n")
 
-    def handle_data(self, data):  # noqa: ANN001
+    def handle_data(self, data):
         self.parts.append(data)
 
 

@@ -26,8 +26,9 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from ..errors import EvalError
 from ..types import Failure, Page, SearchHit, from_dict, to_dict
@@ -85,7 +86,7 @@ class RecordReplayStore:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "RecordReplayStore":
+    def __enter__(self) -> RecordReplayStore:  # noqa: PYI034 - no typing.Self on Python 3.10
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -167,7 +168,7 @@ class RecordingSearchEngine:
     """Wraps a live :class:`~webglm.protocols.SearchEngine`: answers from the store when it
     can, otherwise searches and records the results."""
 
-    def __init__(self, engine, store: RecordReplayStore):  # noqa: ANN001 - any SearchEngine
+    def __init__(self, engine, store: RecordReplayStore):
         self.engine, self.store = engine, store
         self.name = engine.name
 
@@ -187,7 +188,7 @@ class ReplaySearchEngine:
         self.store, self.name = store, name
 
     async def search(self, query: str, k: int) -> list[SearchHit]:
-        from ..errors import SearchError  # noqa: PLC0415
+        from ..errors import SearchError
 
         hits = self.store.get_hits(self.name, query)
         if hits is None:
