@@ -237,6 +237,51 @@ def index_info(path: Path = typer.Argument(..., help="An index directory.")) -> 
     typer.echo(json.dumps(json.loads(meta.read_text()), indent=2))
 
 
+@app.command("eval")
+@handle_errors
+def eval_(
+    dataset: Path = typer.Argument(..., help="Dataset file (jsonl/json/Posts.xml/txt)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: results.jsonl, report.md, report.json."),
+    fmt: str = typer.Option("auto", "--format", help="auto, nq-open, webquestions, webglm-qa, webgpt, eli5, stackexchange, jsonl, hf."),
+    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Answer from a local corpus instead of the web."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Record/replay cache file (sqlite)."),
+    record: bool = typer.Option(False, "--record", help="Store search results and pages in --cache."),
+    replay: bool = typer.Option(False, "--replay", help="Use only --cache: identical retrieval, no network."),
+    snapshot: Optional[str] = typer.Option(None, "--snapshot", help="Cache snapshot date (default: today)."),
+    answerer: str = typer.Option("pipeline", "--answerer", help="pipeline, or extractive (model-free baseline)."),
+    use_references: str = typer.Option("auto", "--use-references", help="auto, always, never: use references in the dataset."),
+    concurrency: int = typer.Option(1, "--concurrency", "-j", min=1),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run examples that failed before."),
+    timeout: float = typer.Option(0.0, "--timeout", help="Seconds per example (0: none)."),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Record malformed rows instead of stopping."),
+    question_field: Optional[str] = typer.Option(None, "--question-field"),
+    answers_field: Optional[str] = typer.Option(None, "--answers-field"),
+    id_field: Optional[str] = typer.Option(None, "--id-field"),
+    references_field: Optional[str] = typer.Option(None, "--references-field"),
+    se_top_n: Optional[int] = typer.Option(None, "--se-top-n", help="Stack Exchange: gold answers per question."),
+    se_min_score: Optional[int] = typer.Option(None, "--se-min-score"),
+    se_min_answers: Optional[int] = typer.Option(None, "--se-min-answers"),
+    seed: int = typer.Option(0, "--seed"),
+    config_file: Optional[Path] = typer.Option(None, "--config"),
+    sets: Optional[list[str]] = typer.Option(None, "--set"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Evaluate on a dataset: one resumable row per question, then a Markdown/JSON report."""
+    from webglm.eval.cli_support import eval_command, summary_line
+
+    fields = {k: v for k, v in {"question": question_field, "answers": answers_field, "id": id_field,
+                                "references": references_field}.items() if v}
+    se = {k: v for k, v in {"top_n": se_top_n, "min_score": se_min_score, "min_answers": se_min_answers}.items()
+          if v is not None}
+    report = eval_command(dataset, out_dir=out, fmt=fmt, config=build_config(config_file, sets), corpus=corpus,
+                          cache=cache, record=record, replay=replay, snapshot=snapshot, answerer=answerer,
+                          use_references=use_references, concurrency=concurrency, limit=limit,
+                          retry_failed=retry_failed, timeout_s=timeout, skip_bad_rows=skip_bad_rows,
+                          fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None)
+    typer.echo(summary_line(report))
+
+
 @app.command()
 @handle_errors
 def serve(

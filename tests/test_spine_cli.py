@@ -103,3 +103,33 @@ def test_missing_model_file(corpus, env):
               "--backend", "llamacpp", "--model", "/nonexistent/model.gguf", "-q")
     assert res.exit_code == 2
     assert "model.gguf" in res.stderr
+
+
+def test_eval_webglm_qa_file_writes_report(tmp_path, env):
+    rows = [
+        {"question": "When was the Eiffel Tower completed?", "answer": "It was completed in 1889 [1].",
+         "references": ["The Eiffel Tower in Paris was completed in 1889 for the World's Fair.",
+                        "Paris is the capital of France."]},
+        {"question": "What do pandas eat?", "answer": "Mostly bamboo [1].",
+         "references": ["Giant pandas eat bamboo almost exclusively, up to 38 kg a day."]},
+    ]
+    data = tmp_path / "qa.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "run"
+    res = run("eval", str(data), "--out", str(out), "--format", "webglm-qa", "--set", "generate.backend=echo", "-q")
+    assert res.exit_code == 0, res.output
+    assert (out / "report.md").is_file() and (out / "report.json").is_file()
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    # a second run resumes: nothing re-run, still one row per id
+    res = run("eval", str(data), "--out", str(out), "--format", "webglm-qa", "--set", "generate.backend=echo", "-q")
+    assert res.exit_code == 0, res.output
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+
+
+def test_eval_bad_dataset_is_exit_2(tmp_path, env):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "ok?", "answer": ["x"]}\nnot json\n')
+    res = run("eval", str(bad), "--out", str(tmp_path / "o"), "--format", "nq-open", "-q")
+    assert res.exit_code == 2
+    assert "line 2" in res.stderr

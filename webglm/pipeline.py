@@ -83,6 +83,18 @@ class _Timer:
         self.builder.timings[self.stage] = self.builder.timings.get(self.stage, 0.0) + elapsed
 
 
+class _RecordedOnlyEngine:
+    """Stands in for a search engine during replay: the retriever reads recorded results."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def search(self, query: str, k: int):
+        from .errors import SearchError
+
+        raise SearchError("replay mode makes no live search", stage="search")
+
+
 class WebGLM:
     """Answer questions with cited answers from the web or a local corpus.
 
@@ -196,7 +208,12 @@ class WebGLM:
 
             cfg = self.config
             self._clients = make_clients(cfg.fetch, cfg.search)
-            engine = self._engine or make_engine(cfg.search.engine, cfg.search, self._clients[0])
+            if self._engine is not None:
+                engine = self._engine
+            elif self.replay:  # replay reads recorded results under the engine's name; no live search
+                engine = _RecordedOnlyEngine(cfg.search.engine)
+            else:
+                engine = make_engine(cfg.search.engine, cfg.search, self._clients[0])
             kwargs = {"page_store": self.page_store}
             if self.replay:
                 kwargs["replay"] = True
