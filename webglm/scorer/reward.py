@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..config import ScorerConfig
 from ..errors import ModelError, ScorerError
@@ -34,7 +34,7 @@ class RewardModel:
         self._net = None
         self._lock = threading.Lock()
 
-    def load(self) -> "RewardModel":
+    def load(self) -> RewardModel:
         """Load the encoder and head (idempotent, thread-safe)."""
         with self._lock:
             if self._net is None:

@@ -44,11 +44,11 @@ def save_scorer(net, folder: Path, spec: dict[str, Any], trainable: list[str]) -
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    keep = set(f"encoder.{n}" for n in trainable)
+    keep = {f"encoder.{n}" for n in trainable}
     state = {
         k: v.detach().cpu().contiguous()
         for k, v in net.state_dict().items()
-        if k.startswith("head.") or k.startswith("feature_") or k in keep
+        if k.startswith(("head.", "feature_")) or k in keep
     }
     tmp = folder / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp))
