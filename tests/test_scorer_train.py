@@ -8,13 +8,13 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from webglm.errors import ModelError  # noqa: E402
-from webglm.scorer.data import PreferencePair  # noqa: E402
-from webglm.scorer.evaluate import evaluate_scorer, length_baseline  # noqa: E402
-from webglm.scorer.reward import RewardModel  # noqa: E402
-from webglm.scorer.train import TrainScorerConfig, train_scorer  # noqa: E402
+from webglm.errors import ModelError
+from webglm.scorer.data import PreferencePair
+from webglm.scorer.evaluate import evaluate_scorer, length_baseline
+from webglm.scorer.reward import RewardModel
+from webglm.scorer.train import TrainScorerConfig, train_scorer
 
-WORDS = "the a beer hop malt yeast ale lager brew taste cold warm good bad long short answer question why how".split()
+WORDS = ["the", "a", "beer", "hop", "malt", "yeast", "ale", "lager", "brew", "taste", "cold", "warm", "good", "bad", "long", "short", "answer", "question", "why", "how"]
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +128,19 @@ def test_length_baseline_counts_ties_as_half():
 def test_bad_encoder_path_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="config.json"):
         train_scorer(_pairs(2), [], tmp_path / "o", TrainScorerConfig(encoder=str(tmp_path)))
+
+
+def test_train_scorer_command_on_a_jsonl_file(tiny_bert, tmp_path):
+    from webglm.scorer.cli_support import train_scorer_command
+
+    rows = [{"question": p.question + f" {i}", "chosen": p.chosen, "rejected": p.rejected}
+            for i, p in enumerate(_pairs(40))]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines = []
+    cfg = TrainScorerConfig(encoder=str(tiny_bert), train_layers=1, epochs=1, batch_size=8, max_length=32,
+                            question_max_length=16)
+    metrics = train_scorer_command([str(data)], str(tmp_path / "out"), config=cfg, echo=lines.append)
+    assert lines[0].startswith("pairs: {'train'") and any(line.startswith("epoch 1:") for line in lines)
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_length_baseline"] == 1.0
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["test_pairs"] == metrics["test_pairs"]

@@ -44,5 +44,17 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "RewardModel", "load_reward_model", "default_scorer_dir", "select_best", "citation_quality", *_LAZY,
+    "RewardModel",
+    "TrainProgress",
+    "TrainScorerConfig",
+    "citation_quality",
+    "default_scorer_dir",
+    "evaluate_scorer",
+    "length_baseline",
+    "load_reward_model",
+    "pairwise_accuracy",
+    "score_answers",
+    "select_best",
+    "train_scorer",
+    "train_scorer_command",
 ]

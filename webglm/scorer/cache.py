@@ -10,7 +10,7 @@ model builds its own attention masks and position inputs as usual.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

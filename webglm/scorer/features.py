@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -20,8 +20,7 @@ _URL = re.compile(r"https?://\S+")
 _CITE = re.compile(r"\[\d+\]")
 _SENT = re.compile(r"[.!?](?:\s|$)")
 _STOP = frozenset(
-    "a an and are as at be but by can do does for from has have how i if in is it its my no not of on or "
-    "so that the their there these this to was what when where which who why will with you your".split()
+    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from", "has", "have", "how", "i", "if", "in", "is", "it", "its", "my", "no", "not", "of", "on", "or", "so", "that", "the", "their", "there", "these", "this", "to", "was", "what", "when", "where", "which", "who", "why", "will", "with", "you", "your"]
 )
 
 FEATURE_NAMES: tuple[str, ...] = (

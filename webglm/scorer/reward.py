@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..config import ScorerConfig
 from ..errors import ModelError, ScorerError
@@ -34,7 +34,7 @@ class RewardModel:
         self._net = None
         self._lock = threading.Lock()
 
-    def load(self) -> "RewardModel":
+    def load(self) -> RewardModel:
         """Load the encoder and head (idempotent, thread-safe)."""
         with self._lock:
             if self._net is None:
@@ -42,9 +42,10 @@ class RewardModel:
         return self
 
     def _build(self):
-        from .store import load_weights, read_spec
+        from .store import apply_weights, read_spec, read_weights
 
         self.spec = read_spec(self.path)
+        state = read_weights(self.path)
         import torch
 
         from .features import FEATURE_NAMES
@@ -61,7 +62,7 @@ class RewardModel:
             question_max_length=int(self.spec.get("question_max_length", 128)),
             use_embedding=bool(self.spec.get("use_embedding", True)),
         )
-        load_weights(net, self.path)
+        apply_weights(net, state, self.path / "weights.safetensors")
         net.eval()
         return net
 

@@ -14,7 +14,7 @@ equally, not enough to prefer a well-cited non-answer to a much better answer.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..config import ScorerConfig
 from ..errors import ScorerError

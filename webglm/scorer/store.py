@@ -44,11 +44,11 @@ def save_scorer(net, folder: Path, spec: dict[str, Any], trainable: list[str]) -
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    keep = set(f"encoder.{n}" for n in trainable)
+    keep = {f"encoder.{n}" for n in trainable}
     state = {
         k: v.detach().cpu().contiguous()
         for k, v in net.state_dict().items()
-        if k.startswith("head.") or k.startswith("feature_") or k in keep
+        if k.startswith(("head.", "feature_")) or k in keep
     }
     tmp = folder / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp))
@@ -59,8 +59,8 @@ def save_scorer(net, folder: Path, spec: dict[str, Any], trainable: list[str]) -
     tmp_spec.replace(folder / SPEC_FILE)
 
 
-def load_weights(net, folder: Path) -> None:
-    """Load saved tensors into ``net`` (its encoder already loaded from the base folder)."""
+def read_weights(folder: Path) -> dict:
+    """Read ``weights.safetensors`` (checked before any encoder is loaded: fail fast)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -71,6 +71,14 @@ def load_weights(net, folder: Path) -> None:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"corrupt scorer weights {path}: {exc}", hint="re-train or re-install the scorer") from None
+    missing = [k for k in ("head.weight", "head.bias") if k not in state]
+    if missing:
+        raise ModelError(f"scorer weights {path} lack {missing}", hint="re-train the scorer")
+    return state
+
+
+def apply_weights(net, state: dict, path: Path) -> None:
+    """Load saved tensors into ``net`` (its encoder already loaded from the base folder)."""
     own = net.state_dict()
     for key, value in state.items():
         if key not in own or own[key].shape != value.shape:
@@ -78,7 +86,4 @@ def load_weights(net, folder: Path) -> None:
                 f"scorer weights {path} do not fit the encoder (tensor {key})",
                 hint="use the encoder the scorer was trained with",
             )
-    missing = [k for k in ("head.weight", "head.bias") if k not in state]
-    if missing:
-        raise ModelError(f"scorer weights {path} lack {missing}", hint="re-train the scorer")
     net.load_state_dict(state, strict=False)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from ...errors import InputError
 from ...types import Failure

@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 import statistics
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from itertools import combinations
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from ...errors import InputError
 from .pairs import PreferencePair
@@ -100,7 +100,7 @@ class StackExchangeRecipe:
             raise InputError("min_score_gap and min_rank_gap must be >= 1")
 
     @classmethod
-    def webglm(cls) -> "StackExchangeRecipe":
+    def webglm(cls) -> StackExchangeRecipe:
         """The thresholds of the WebGLM paper (suited to large crawls)."""
         return cls(
             min_answer_score=4, min_answers=8, min_score_gap=1, min_rank_gap=6,
