@@ -15,10 +15,18 @@ import textwrap
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import typer
+# Models come from local paths and PyPI packages only: never reach for a hub, and keep
+# library progress bars off the terminal (webglm prints its own progress on stderr).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from webglm.config import WebGLMConfig, load_config
-from webglm.errors import ConfigError, WebGLMError
+import typer  # noqa: E402
+
+from webglm.config import WebGLMConfig, load_config  # noqa: E402
+from webglm.errors import ConfigError, WebGLMError  # noqa: E402
 
 app = typer.Typer(
     help="webglm: web-enhanced question answering with cited answers.",
@@ -280,6 +288,62 @@ def eval_(
                           retry_failed=retry_failed, timeout_s=timeout, skip_bad_rows=skip_bad_rows,
                           fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None)
     typer.echo(summary_line(report))
+
+
+@app.command()
+@handle_errors
+def score(
+    question: str = typer.Argument(..., help="The question."),
+    answers: list[str] = typer.Argument(..., help="Two or more answers to rank."),
+    model: Optional[str] = typer.Option(None, "--model", help="Scorer folder (default: the shipped scorer)."),
+    config_file: Optional[Path] = typer.Option(None, "--config"),
+    sets: Optional[list[str]] = typer.Option(None, "--set"),
+) -> None:
+    """Rank answers with the preference reward model (a standalone reranker)."""
+    from webglm.scorer.cli_support import format_scores, score_answers
+
+    cfg = build_config(config_file, sets, **{"scorer.model": model})
+    typer.echo(format_scores(score_answers(question, answers, cfg.scorer)))
+
+
+@app.command("train-scorer")
+@handle_errors
+def train_scorer(
+    data: list[str] = typer.Argument(..., help="Pair data: Stack Exchange Posts.xml, WebGPT, SHP, or {question, chosen, rejected} jsonl."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the trained scorer."),
+    fmt: str = typer.Option("auto", "--format"),
+    encoder: str = typer.Option("", "--encoder", help="Encoder folder (default: packaged all-MiniLM-L6-v2)."),
+    train_layers: int = typer.Option(0, "--train-layers", help="Top encoder blocks to fine-tune (0: head only)."),
+    use_embedding: bool = typer.Option(False, "--use-embedding", help="Feed the answer embedding to the head."),
+    epochs: int = typer.Option(30, "--epochs"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    lr: float = typer.Option(3e-5, "--lr"),
+    head_lr: float = typer.Option(3e-3, "--head-lr"),
+    patience: int = typer.Option(5, "--patience"),
+    max_steps: int = typer.Option(0, "--max-steps"),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(0, "--threads"),
+    min_score_gap: int = typer.Option(2, "--min-score-gap", help="Stack Exchange: vote gap a pair needs."),
+    min_answers: int = typer.Option(2, "--min-answers"),
+    min_answer_score: Optional[int] = typer.Option(None, "--min-answer-score"),
+    min_rank_gap: int = typer.Option(1, "--min-rank-gap"),
+    length_mitigation: bool = typer.Option(False, "--length-mitigation", help="WebGLM's truncate-to-median / drop-short rule."),
+    resume: bool = typer.Option(False, "--resume"),
+) -> None:
+    """Train a preference reward model on upvote or comparison pairs (grouped splits by question)."""
+    from webglm.scorer.cli_support import train_scorer_command
+    from webglm.scorer.data import StackExchangeRecipe
+    from webglm.scorer.train import TrainScorerConfig
+
+    recipe = StackExchangeRecipe(min_answer_score=min_answer_score, min_answers=min_answers,
+                                 min_score_gap=min_score_gap, min_rank_gap=min_rank_gap,
+                                 truncate_to_median=length_mitigation, drop_below_half_median=length_mitigation)
+    tcfg = TrainScorerConfig(encoder=encoder, train_layers=train_layers, use_embedding=use_embedding, epochs=epochs,
+                             batch_size=batch_size, lr=lr, head_lr=head_lr, patience=patience, max_steps=max_steps,
+                             seed=seed, threads=threads)
+    metrics = train_scorer_command(data, str(out), fmt=fmt, recipe=recipe, config=tcfg, seed=seed, resume=resume,
+                                   echo=typer.echo)
+    typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
 
 
 @app.command()

@@ -133,3 +133,24 @@ def test_eval_bad_dataset_is_exit_2(tmp_path, env):
     res = run("eval", str(bad), "--out", str(tmp_path / "o"), "--format", "nq-open", "-q")
     assert res.exit_code == 2
     assert "line 2" in res.stderr
+
+
+@pytest.mark.slow
+def test_ask_candidates_lists_all_with_scores(corpus, env):
+    res = run("ask", "How is green tea made and what stops oxidation?", "--corpus", str(corpus), "--candidates", "3",
+              "--json", *FAST)
+    assert res.exit_code == 0, res.output
+    answer = answer_from_json(res.stdout)
+    assert len(answer.candidates) == 3
+    totals = [c.total for c in answer.candidates]
+    assert totals == sorted(totals, reverse=True)
+    assert answer.text == answer.candidates[0].candidate.text
+    assert "scorer" in answer.trace.models
+
+
+def test_score_command_ranks_answers(env):
+    res = run("score", "How do I keep beer cold?", "Put it in the fridge.",
+              "Store the bottles upright in a refrigerator at 3 to 5 degrees; an ice bath with salt chills cans fast.")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("1. total=")
+    assert len(res.stdout.strip().splitlines()) == 2
