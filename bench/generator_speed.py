@@ -9,7 +9,6 @@ Prints one JSON object per measurement (and a summary table at the end).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -21,17 +20,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from webglm.config import GenerateConfig  # noqa: E402
-from webglm.generator import AnswerWriter, Prompt, SamplingParams, make_backend, packaged_gguf  # noqa: E402
-from webglm.types import Passage, Reference  # noqa: E402
+from webglm.config import GenerateConfig
+from webglm.generator import AnswerWriter, Prompt, SamplingParams, make_backend, packaged_gguf
+from webglm.types import Passage, Reference
 
 QUESTION = "When was the Eiffel Tower completed and what was it built for?"
-TEXT = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "
-        "after the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889. "
-        "It was constructed as the centrepiece of the 1889 World's Fair, and to crown the centennial "
-        "anniversary of the French Revolution. ")
-REFS = [Reference(i, Passage(f"p{i}", TEXT * 2, f"https://example.org/{i}", f"Source {i}"), 1.0 / i)
-        for i in range(1, 6)]
+TEXT = (
+    "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "
+    "after the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889. "
+    "It was constructed as the centrepiece of the 1889 World's Fair, and to crown the centennial "
+    "anniversary of the French Revolution. "
+)
+REFS = [
+    Reference(i, Passage(f"p{i}", TEXT * 2, f"https://example.org/{i}", f"Source {i}"), 1.0 / i)
+    for i in range(1, 6)
+]
 
 
 def emit(row: dict) -> dict:
@@ -64,9 +67,19 @@ def bench_llamacpp(threads: int) -> list[dict]:
         t_all = time.perf_counter() - t0
         prefill.append(n_in / t_pre)
         decode.append(max(out.tokens_out - 1, 1) / max(t_all - t_pre, 1e-6))
-    rows.append(emit({"backend": "llamacpp", "metric": "prefill_tok_s", "value": round(statistics.median(prefill), 1),
-                      "prompt_tokens": n_in}))
-    rows.append(emit({"backend": "llamacpp", "metric": "decode_tok_s", "value": round(statistics.median(decode), 1)}))
+    rows.append(
+        emit(
+            {
+                "backend": "llamacpp",
+                "metric": "prefill_tok_s",
+                "value": round(statistics.median(prefill), 1),
+                "prompt_tokens": n_in,
+            }
+        )
+    )
+    rows.append(
+        emit({"backend": "llamacpp", "metric": "decode_tok_s", "value": round(statistics.median(decode), 1)})
+    )
     rows += bench_candidates(backend, gen, "llamacpp")
     rows.append(ttft(backend, "llamacpp", reset=llm.reset))
     return rows
@@ -85,9 +98,18 @@ def bench_candidates(backend, gen: GenerateConfig, name: str, reps: int = 2) -> 
             times[n].append(time.perf_counter() - t0)
     t1, t3 = statistics.median(times[1]), statistics.median(times[3])
     prompt, _ = writer.prompt(QUESTION, REFS)
-    return [emit({"backend": name, "metric": "write_n1_s", "value": round(t1, 2),
-                  "prompt_tokens": backend.count_tokens(prompt), "max_new_tokens": gen.max_new_tokens}),
-            emit({"backend": name, "metric": "write_n3_s", "value": round(t3, 2), "ratio": round(t3 / t1, 2)})]
+    return [
+        emit(
+            {
+                "backend": name,
+                "metric": "write_n1_s",
+                "value": round(t1, 2),
+                "prompt_tokens": backend.count_tokens(prompt),
+                "max_new_tokens": gen.max_new_tokens,
+            }
+        ),
+        emit({"backend": name, "metric": "write_n3_s", "value": round(t3, 2), "ratio": round(t3 / t1, 2)}),
+    ]
 
 
 def ttft(backend, name: str, reset=None, reps: int = 3) -> dict:
@@ -101,8 +123,14 @@ def ttft(backend, name: str, reset=None, reps: int = 3) -> dict:
         for _piece in backend.stream(prompt, SamplingParams(max_new_tokens=8)):
             firsts.append(time.perf_counter() - t0)
             break
-    return emit({"backend": name, "metric": "ttft_s", "value": round(statistics.median(firsts), 3),
-                 "prompt_tokens": backend.count_tokens(prompt)})
+    return emit(
+        {
+            "backend": name,
+            "metric": "ttft_s",
+            "value": round(statistics.median(firsts), 3),
+            "prompt_tokens": backend.count_tokens(prompt),
+        }
+    )
 
 
 def bench_transformers(threads: int) -> list[dict]:
@@ -113,7 +141,15 @@ def bench_transformers(threads: int) -> list[dict]:
     backend = make_backend(gen)
     t0 = time.perf_counter()
     backend.load()
-    rows = [emit({"backend": "transformers-gguf-fp32", "metric": "load_s", "value": round(time.perf_counter() - t0, 2)})]
+    rows = [
+        emit(
+            {
+                "backend": "transformers-gguf-fp32",
+                "metric": "load_s",
+                "value": round(time.perf_counter() - t0, 2),
+            }
+        )
+    ]
     prompt = long_prompt()
     n_in = backend.count_tokens(prompt)
     t0 = time.perf_counter()
@@ -122,10 +158,25 @@ def bench_transformers(threads: int) -> list[dict]:
     t0 = time.perf_counter()
     out = backend.generate(prompt, 1, SamplingParams(max_new_tokens=32))[0]
     t_all = time.perf_counter() - t0
-    rows.append(emit({"backend": "transformers-gguf-fp32", "metric": "prefill_tok_s",
-                      "value": round(n_in / t_pre, 1), "prompt_tokens": n_in}))
-    rows.append(emit({"backend": "transformers-gguf-fp32", "metric": "decode_tok_s",
-                      "value": round(max(out.tokens_out - 1, 1) / max(t_all - t_pre, 1e-6), 1)}))
+    rows.append(
+        emit(
+            {
+                "backend": "transformers-gguf-fp32",
+                "metric": "prefill_tok_s",
+                "value": round(n_in / t_pre, 1),
+                "prompt_tokens": n_in,
+            }
+        )
+    )
+    rows.append(
+        emit(
+            {
+                "backend": "transformers-gguf-fp32",
+                "metric": "decode_tok_s",
+                "value": round(max(out.tokens_out - 1, 1) / max(t_all - t_pre, 1e-6), 1),
+            }
+        )
+    )
     rows.append(ttft(backend, "transformers-gguf-fp32", reps=1))
     return rows
 
@@ -138,15 +189,26 @@ class _Fake(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if body.get("stream"):
-            data = "".join(f"data: {json.dumps({'choices': [{'delta': {'content': w + ' '}}]})}\n\n"
-                           for w in "The tower was completed in 1889 [1].".split()) + "data: [DONE]\n\n"
+            data = (
+                "".join(
+                    f"data: {json.dumps({'choices': [{'delta': {'content': w + ' '}}]})}\n\n"
+                    for w in ["The", "tower", "was", "completed", "in", "1889", "[1]."]
+                )
+                + "data: [DONE]\n\n"
+            )
             ctype, payload = "text/event-stream", data.encode()
         else:
-            choices = [{"index": i, "message": {"content": "The tower was completed in 1889 [1]."},
-                        "finish_reason": "stop"} for i in range(body.get("n", 1))]
+            choices = [
+                {
+                    "index": i,
+                    "message": {"content": "The tower was completed in 1889 [1]."},
+                    "finish_reason": "stop",
+                }
+                for i in range(body.get("n", 1))
+            ]
             ctype, payload = "application/json", json.dumps({"choices": choices, "usage": {}}).encode()
         self.send_response(200)
         self.send_header("Content-Type", ctype)
@@ -168,14 +230,29 @@ def bench_openai(reps: int = 100) -> list[dict]:
         t0 = time.perf_counter()
         for _ in range(reps):
             backend.generate(prompt, n, SamplingParams())
-        rows.append(emit({"backend": "openai-loopback", "metric": f"request_n{n}_ms",
-                          "value": round(1000 * (time.perf_counter() - t0) / reps, 2)}))
+        rows.append(
+            emit(
+                {
+                    "backend": "openai-loopback",
+                    "metric": f"request_n{n}_ms",
+                    "value": round(1000 * (time.perf_counter() - t0) / reps, 2),
+                }
+            )
+        )
     firsts = []
     for _ in range(reps):
         t0 = time.perf_counter()
         next(iter(backend.stream(prompt, SamplingParams())))
         firsts.append(time.perf_counter() - t0)
-    rows.append(emit({"backend": "openai-loopback", "metric": "ttft_ms", "value": round(1000 * statistics.median(firsts), 2)}))
+    rows.append(
+        emit(
+            {
+                "backend": "openai-loopback",
+                "metric": "ttft_ms",
+                "value": round(1000 * statistics.median(firsts), 2),
+            }
+        )
+    )
     httpd.shutdown()
     return rows
 
@@ -215,14 +292,32 @@ def bench_quality(threads: int) -> list[dict]:
         fallbacks += bool(cand and cand.finish_reason == "extractive_fallback")
         if cand and cand.citation_precision is not None:
             precisions.append(cand.citation_precision)
-        emit({"question": q, "answer": ans.text, "abstained": ans.abstained,
-              "finish": cand.finish_reason if cand else "", "precision": cand.citation_precision if cand else None,
-              "raw": cand.raw_text if cand else "", "seconds": round(seconds[-1], 2)})
-    return [emit({"backend": "llamacpp", "metric": "docs_quality", "questions": len(DOC_QUESTIONS),
-                  "answers_with_valid_citation": ok, "invalid_citations": invalid,
-                  "mean_citation_precision": round(statistics.mean(precisions), 3) if precisions else None,
-                  "precision_defined_for": len(precisions), "extractive_fallbacks": fallbacks,
-                  "median_answer_s": round(statistics.median(seconds), 2)})]
+        emit(
+            {
+                "question": q,
+                "answer": ans.text,
+                "abstained": ans.abstained,
+                "finish": cand.finish_reason if cand else "",
+                "precision": cand.citation_precision if cand else None,
+                "raw": cand.raw_text if cand else "",
+                "seconds": round(seconds[-1], 2),
+            }
+        )
+    return [
+        emit(
+            {
+                "backend": "llamacpp",
+                "metric": "docs_quality",
+                "questions": len(DOC_QUESTIONS),
+                "answers_with_valid_citation": ok,
+                "invalid_citations": invalid,
+                "mean_citation_precision": round(statistics.mean(precisions), 3) if precisions else None,
+                "precision_defined_for": len(precisions),
+                "extractive_fallbacks": fallbacks,
+                "median_answer_s": round(statistics.median(seconds), 2),
+            }
+        )
+    ]
 
 
 def main() -> None:
@@ -231,8 +326,14 @@ def main() -> None:
     ap.add_argument("--skip-transformers", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
     args = ap.parse_args()
-    emit({"uptime": os.getloadavg(), "cpus": os.cpu_count(), "threads": args.threads,
-          "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    emit(
+        {
+            "uptime": os.getloadavg(),
+            "cpus": os.cpu_count(),
+            "threads": args.threads,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
+    )
     rows = bench_llamacpp(args.threads) + bench_openai()
     if not args.skip_quality:
         rows += bench_quality(args.threads)

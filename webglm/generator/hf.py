@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..config import GenerateConfig
 from ..errors import ConfigError, GenerationError, ModelError
@@ -37,8 +38,11 @@ def _is_glm_style(model_dir: Path) -> bool:
     kind = str(cfg.get("model_type", "")).lower()
     archs = " ".join(cfg.get("architectures") or []).lower()
     glm = kind in GLM_TYPES or (archs.startswith("glm") and "auto_map" in cfg)
-    has_template = bool(_read_json(model_dir / "tokenizer_config.json").get("chat_template")) or \
-        (model_dir / "chat_template.jinja").is_file() or (model_dir / "chat_template.json").is_file()
+    has_template = (
+        bool(_read_json(model_dir / "tokenizer_config.json").get("chat_template"))
+        or (model_dir / "chat_template.jinja").is_file()
+        or (model_dir / "chat_template.json").is_file()
+    )
     return glm and not has_template
 
 
@@ -51,8 +55,10 @@ class TransformersBackend:
 
     def __init__(self, gen: GenerateConfig):
         if not gen.model:
-            raise ConfigError("the transformers backend needs a model",
-                              hint="pass --model with a local model directory or a .gguf file")
+            raise ConfigError(
+                "the transformers backend needs a model",
+                hint="pass --model with a local model directory or a .gguf file",
+            )
         self.gen = gen
         self.path = Path(gen.model).expanduser()
         self.is_gguf = self.path.suffix.lower() == ".gguf"
@@ -71,9 +77,11 @@ class TransformersBackend:
         if self._model is not None:
             return
         if not self.path.exists():
-            raise ModelError(f"model not found: {self.path}",
-                             hint="pass --model with a local model directory (config.json + weights) or a .gguf file;"
-                                  " models are never downloaded at run time")
+            raise ModelError(
+                f"model not found: {self.path}",
+                hint="pass --model with a local model directory (config.json + weights) or a .gguf file;"
+                " models are never downloaded at run time",
+            )
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -82,10 +90,14 @@ class TransformersBackend:
         kwargs = self._load_kwargs(torch)
         try:
             self._tok = AutoTokenizer.from_pretrained(str(self.model_dir), **self._common_kwargs())
-            self._model = AutoModelForCausalLM.from_pretrained(str(self.model_dir), **self._common_kwargs(), **kwargs)
+            self._model = AutoModelForCausalLM.from_pretrained(
+                str(self.model_dir), **self._common_kwargs(), **kwargs
+            )
         except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
-            raise ModelError(f"cannot load transformers model {self.path}: {exc}",
-                             hint="the path must hold a causal LM saved with save_pretrained, or a .gguf file") from None
+            raise ModelError(
+                f"cannot load transformers model {self.path}: {exc}",
+                hint="the path must hold a causal LM saved with save_pretrained, or a .gguf file",
+            ) from None
         if "device_map" not in kwargs:
             self._model.to(self.device)
         self._model.eval()
@@ -109,17 +121,21 @@ class TransformersBackend:
         if self.gen.quantize == "none":
             return {"dtype": dtype}
         if not cuda:
-            raise ConfigError(f"--quantize {self.gen.quantize} needs a CUDA GPU (bitsandbytes)",
-                              hint="on CPU use a quantized .gguf model with the llamacpp backend, or --quantize none")
+            raise ConfigError(
+                f"--quantize {self.gen.quantize} needs a CUDA GPU (bitsandbytes)",
+                hint="on CPU use a quantized .gguf model with the llamacpp backend, or --quantize none",
+            )
         try:
-            from transformers import BitsAndBytesConfig
             import bitsandbytes  # noqa: F401  (fail early with a clear message)
+            from transformers import BitsAndBytesConfig
         except ImportError:
             raise ModelError("bitsandbytes is not installed", hint="pip install bitsandbytes") from None
         if self.gen.quantize == "8bit":
             quant = BitsAndBytesConfig(load_in_8bit=True)
         else:
-            quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
+            quant = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
+            )
         return {"dtype": dtype, "quantization_config": quant, "device_map": "auto"}
 
     def _dtype(self, torch, cuda: bool):
@@ -144,11 +160,15 @@ class TransformersBackend:
         if prompt.kind == "text":
             return prompt.text
         if getattr(self._tok, "chat_template", None):
+            from jinja2 import TemplateError
+
             msgs = [{"role": r, "content": c} for r, c in prompt.messages]
             try:
                 return self._tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-            except Exception:  # some templates reject a system turn: fold it into the first user turn
-                return self._tok.apply_chat_template(_fold_system(msgs), tokenize=False, add_generation_prompt=True)
+            except (TemplateError, ValueError, TypeError):  # some templates reject a system turn: fold it in
+                return self._tok.apply_chat_template(
+                    _fold_system(msgs), tokenize=False, add_generation_prompt=True
+                )
         return "\n\n".join(c for _r, c in prompt.messages) + "\nAnswer:"
 
     def _encode(self, prompt: Prompt) -> dict:
@@ -166,8 +186,11 @@ class TransformersBackend:
 
     def _eos_ids(self) -> list[int]:
         ids: list[int] = []
-        for value in (getattr(self._tok, "eop_token_id", None), self._tok.eos_token_id,
-                      getattr(self._model.generation_config, "eos_token_id", None)):
+        for value in (
+            getattr(self._tok, "eop_token_id", None),
+            self._tok.eos_token_id,
+            getattr(self._model.generation_config, "eos_token_id", None),
+        ):
             for v in value if isinstance(value, list) else [value]:
                 if isinstance(v, int) and v not in ids:
                     ids.append(v)
@@ -177,8 +200,12 @@ class TransformersBackend:
 
     # ---------------------------------------------------------------- generation
     def _gen_kwargs(self, n: int, params: SamplingParams) -> dict:
-        kw: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "pad_token_id": self._pad_id,
-                              "eos_token_id": self._eos_ids() or None, "num_return_sequences": n}
+        kw: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "pad_token_id": self._pad_id,
+            "eos_token_id": self._eos_ids() or None,
+            "num_return_sequences": n,
+        }
         if params.repeat_penalty > 1.0:
             kw["repetition_penalty"] = params.repeat_penalty
         if params.temperature > 0:
@@ -205,7 +232,9 @@ class TransformersBackend:
         seconds = (time.perf_counter() - t0) / n
         return [self._completion(row[width:].tolist(), width, params, seconds) for row in seqs]
 
-    def _completion(self, ids: list[int], tokens_in: int, params: SamplingParams, seconds: float) -> Completion:
+    def _completion(
+        self, ids: list[int], tokens_in: int, params: SamplingParams, seconds: float
+    ) -> Completion:
         stops = set(self._eos_ids())
         cut = next((i for i, t in enumerate(ids) if t in stops), None)
         kept = ids if cut is None else ids[:cut]
@@ -219,8 +248,9 @@ class TransformersBackend:
         from transformers import TextIteratorStreamer
 
         inputs = self._encode(prompt)
-        streamer = TextIteratorStreamer(self._tok, skip_prompt=True, skip_special_tokens=True,
-                                        timeout=self.gen.timeout)
+        streamer = TextIteratorStreamer(
+            self._tok, skip_prompt=True, skip_special_tokens=True, timeout=self.gen.timeout
+        )
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -228,7 +258,7 @@ class TransformersBackend:
                 with torch.inference_mode():
                     torch.manual_seed(params.seed)
                     self._model.generate(**inputs, **self._gen_kwargs(1, params), streamer=streamer)
-            except BaseException as exc:  # re-raised in the consumer
+            except Exception as exc:  # noqa: BLE001 - re-raised in the consumer thread
                 errors.append(exc)
                 streamer.end()
 
@@ -264,7 +294,7 @@ def _stream_until_turn(streamer) -> Iterator[str]:
         seen += piece
         if "\nQuestion:" in seen:
             head = seen.split("\nQuestion:", 1)[0]
-            rest = head[len(seen) - len(piece):]
+            rest = head[len(seen) - len(piece) :]
             if rest:
                 yield rest
             for _ in streamer:  # drain so the producer thread can finish

@@ -19,7 +19,8 @@ import os
 import random
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 
@@ -44,8 +45,10 @@ class OpenAIBackend:
     def __init__(self, gen: GenerateConfig):
         base = (gen.base_url or os.environ.get("OPENAI_BASE_URL", "")).strip().rstrip("/")
         if not base:
-            raise ConfigError("the openai backend needs a server URL",
-                              hint="set generate.base_url (e.g. http://127.0.0.1:8000/v1) or $OPENAI_BASE_URL")
+            raise ConfigError(
+                "the openai backend needs a server URL",
+                hint="set generate.base_url (e.g. http://127.0.0.1:8000/v1) or $OPENAI_BASE_URL",
+            )
         if not base.startswith(("http://", "https://")):
             raise ConfigError(f"base URL must start with http:// or https://: {base!r}")
         self.gen = gen
@@ -65,8 +68,11 @@ class OpenAIBackend:
                 return
             self._key = os.environ.get(self.gen.api_key_env, "") if self.gen.api_key_env else ""
             headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-            self._client = httpx.Client(base_url=self.base_url + "/", headers=headers,
-                                        timeout=httpx.Timeout(self.gen.timeout, connect=min(10.0, self.gen.timeout)))
+            self._client = httpx.Client(
+                base_url=self.base_url + "/",
+                headers=headers,
+                timeout=httpx.Timeout(self.gen.timeout, connect=min(10.0, self.gen.timeout)),
+            )
 
     def close(self) -> None:
         if self._client is not None:
@@ -82,8 +88,12 @@ class OpenAIBackend:
 
     # ---------------------------------------------------------------- requests
     def _body(self, prompt: Prompt, params: SamplingParams, n: int, stream: bool = False) -> tuple[str, dict]:
-        body: dict[str, Any] = {"max_tokens": params.max_new_tokens, "temperature": params.temperature,
-                                "top_p": params.top_p, "seed": params.seed}
+        body: dict[str, Any] = {
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "seed": params.seed,
+        }
         if self.model:
             body["model"] = self.model
         if n > 1:
@@ -108,15 +118,17 @@ class OpenAIBackend:
         except (ValueError, httpx.HTTPError):
             message = resp.text if resp.is_stream_consumed else ""
         message = self._scrub(" ".join(str(message).split())[:300])
-        return GenerationError(f"{self.base_url}/{path} returned HTTP {resp.status_code}: {message}",
-                               hint="check the server log, the model name (--model) and the API key variable")
+        return GenerationError(
+            f"{self.base_url}/{path} returned HTTP {resp.status_code}: {message}",
+            hint="check the server log, the model name (--model) and the API key variable",
+        )
 
     def _wait(self, attempt: int, resp: httpx.Response | None) -> None:
         after = resp.headers.get("retry-after", "") if resp is not None else ""
         try:
             delay = float(after)
         except ValueError:
-            delay = self.backoff * (2 ** attempt) * random.uniform(0.5, 1.5)
+            delay = self.backoff * (2**attempt) * random.uniform(0.5, 1.5)
         time.sleep(max(0.0, min(delay, MAX_WAIT)))
 
     def _post(self, path: str, body: dict) -> dict:
@@ -128,17 +140,23 @@ class OpenAIBackend:
                 resp = self._client.post(path, json=body)
             except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
                 if attempt == MAX_RETRIES:
-                    raise GenerationError(f"cannot reach {self.base_url}: {type(exc).__name__}",
-                                          hint="is the server running? check generate.base_url") from None
+                    raise GenerationError(
+                        f"cannot reach {self.base_url}: {type(exc).__name__}",
+                        hint="is the server running? check generate.base_url",
+                    ) from None
             except httpx.TimeoutException:
-                raise GenerationError(f"{self.base_url}/{path} timed out after {self.gen.timeout:g} s",
-                                      hint="raise generate.timeout or lower max_new_tokens") from None
+                raise GenerationError(
+                    f"{self.base_url}/{path} timed out after {self.gen.timeout:g} s",
+                    hint="raise generate.timeout or lower max_new_tokens",
+                ) from None
             if resp is not None and resp.status_code < 400:
                 try:
                     return resp.json()
                 except ValueError:
-                    raise GenerationError(f"{self.base_url}/{path} returned malformed JSON",
-                                          hint="is base_url an OpenAI-compatible endpoint (ending in /v1)?") from None
+                    raise GenerationError(
+                        f"{self.base_url}/{path} returned malformed JSON",
+                        hint="is base_url an OpenAI-compatible endpoint (ending in /v1)?",
+                    ) from None
             if resp is not None and (resp.status_code not in RETRY_STATUSES or attempt == MAX_RETRIES):
                 raise self._error(resp, path)
             self._wait(attempt, resp)
@@ -157,11 +175,19 @@ class OpenAIBackend:
                     raise
                 self._n_ok = False  # the server rejects n > 1: sample one at a time from now on
         while len(out) < n:  # also covers servers that silently ignore n
-            seeded = SamplingParams(params.max_new_tokens, params.temperature, params.top_p,
-                                    params.seed + len(out), params.repeat_penalty)
+            seeded = SamplingParams(
+                params.max_new_tokens,
+                params.temperature,
+                params.top_p,
+                params.seed + len(out),
+                params.repeat_penalty,
+            )
             out.extend(self._request(prompt, seeded, 1))
         seconds = (time.perf_counter() - t0) / n
-        return [Completion(c.text, c.tokens_in, c.tokens_out, c.finish_reason, c.logprob, seconds) for c in out[:n]]
+        return [
+            Completion(c.text, c.tokens_in, c.tokens_out, c.finish_reason, c.logprob, seconds)
+            for c in out[:n]
+        ]
 
     def _request(self, prompt: Prompt, params: SamplingParams, n: int) -> list[Completion]:
         path, body = self._body(prompt, params, n)
@@ -171,11 +197,20 @@ class OpenAIBackend:
             usage = data.get("usage") or {}
             tokens_in = int(usage.get("prompt_tokens") or 0) or self.count_tokens(prompt)
             total_out = int(usage.get("completion_tokens") or 0)
-            return [Completion(_choice_text(c), tokens_in, total_out // max(1, len(choices)),
-                               c.get("finish_reason") or "") for c in choices]
+            return [
+                Completion(
+                    _choice_text(c),
+                    tokens_in,
+                    total_out // max(1, len(choices)),
+                    c.get("finish_reason") or "",
+                )
+                for c in choices
+            ]
         except (KeyError, TypeError, AttributeError, ValueError):
-            raise GenerationError(f"{self.base_url}/{path} returned an unexpected response shape",
-                                  hint="the server does not look OpenAI-compatible") from None
+            raise GenerationError(
+                f"{self.base_url}/{path} returned an unexpected response shape",
+                hint="the server does not look OpenAI-compatible",
+            ) from None
 
     def stream(self, prompt: Prompt, params: SamplingParams) -> Iterator[str]:
         """Text pieces from the server-sent event stream."""
@@ -192,7 +227,9 @@ class OpenAIBackend:
                     yield from self._events(resp, path)
                     return
             except httpx.TimeoutException:
-                raise GenerationError(f"{self.base_url}/{path} timed out after {self.gen.timeout:g} s") from None
+                raise GenerationError(
+                    f"{self.base_url}/{path} timed out after {self.gen.timeout:g} s"
+                ) from None
             except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
                 raise GenerationError(f"stream from {self.base_url} failed: {type(exc).__name__}") from None
 
