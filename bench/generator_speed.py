@@ -278,7 +278,7 @@ def bench_quality(threads: int) -> list[dict]:
     glm = WebGLM(corpus="docs")
     glm.load()
     ok = invalid = fallbacks = 0
-    precisions, seconds = [], []
+    precisions, model_precisions, flagged, seconds = [], [], [], []
     for q in DOC_QUESTIONS:
         t0 = time.perf_counter()
         ans = glm.answer(q)
@@ -289,9 +289,14 @@ def bench_quality(threads: int) -> list[dict]:
         invalid += len(bad)
         ok += bool(cited) and not bad
         cand = ans.candidates[0].candidate if ans.candidates else None
-        fallbacks += bool(cand and cand.finish_reason == "extractive_fallback")
+        fallback = bool(cand and cand.finish_reason == "extractive_fallback")
+        fallbacks += fallback
         if cand and cand.citation_precision is not None:
             precisions.append(cand.citation_precision)
+            if not fallback:  # a fallback cites its own quotes: its precision says nothing of the model
+                model_precisions.append(cand.citation_precision)
+        if cand and cand.support:
+            flagged.append(sum(s.flagged for s in cand.support) / len(cand.support))
         emit(
             {
                 "question": q,
@@ -303,6 +308,10 @@ def bench_quality(threads: int) -> list[dict]:
                 "seconds": round(seconds[-1], 2),
             }
         )
+
+    def mean(xs):
+        return round(statistics.mean(xs), 3) if xs else None
+
     return [
         emit(
             {
@@ -311,9 +320,12 @@ def bench_quality(threads: int) -> list[dict]:
                 "questions": len(DOC_QUESTIONS),
                 "answers_with_valid_citation": ok,
                 "invalid_citations": invalid,
-                "mean_citation_precision": round(statistics.mean(precisions), 3) if precisions else None,
-                "precision_defined_for": len(precisions),
+                "mean_citation_precision_all": mean(precisions),
+                "defined_for": len(precisions),
+                "mean_citation_precision_model_written": mean(model_precisions),
+                "model_written_defined_for": len(model_precisions),
                 "extractive_fallbacks": fallbacks,
+                "mean_flagged_sentence_share": mean(flagged),
                 "median_answer_s": round(statistics.median(seconds), 2),
             }
         )
@@ -325,6 +337,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-transformers", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true", help="only the docs-corpus citation quality run")
     args = ap.parse_args()
     emit(
         {
@@ -334,10 +347,10 @@ def main() -> None:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
     )
-    rows = bench_llamacpp(args.threads) + bench_openai()
+    rows = [] if args.skip_speed else bench_llamacpp(args.threads) + bench_openai()
     if not args.skip_quality:
         rows += bench_quality(args.threads)
-    if not args.skip_transformers:
+    if not args.skip_transformers and not args.skip_speed:
         rows += bench_transformers(args.threads)
     emit({"load_at_end": os.getloadavg()})
 

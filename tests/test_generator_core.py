@@ -101,6 +101,17 @@ def test_correct_citation_kept_and_missing_one_added():
     assert [s.cited for s in check.support] == [(3,), (2,)]
 
 
+def test_list_numbers_and_fragments_get_no_citations():
+    text = (
+        "Here's how:\n1. The Eiffel Tower was completed in 1889.\n2. Banana plants grow in tropical regions."
+    )
+    check = check_citations(text, REFS)
+    assert check.text == (
+        "Here's how:\n1. The Eiffel Tower was completed in 1889 [1].\n"
+        "2. Banana plants grow in tropical regions [2]."
+    )
+
+
 def test_correction_off_keeps_model_citations():
     check = check_citations("The Eiffel Tower was completed in 1889 [2].", REFS, correct=False)
     assert check.citations == (2,) and check.support[0].supported_by == (1,)

@@ -21,6 +21,7 @@ _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:[-–,]|and)\s*\d+)*)\s*\]")
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _BOUNDARY = re.compile(r"[.!?](?:[\"')\]]*)((?:\s*\[[\d\s,\-–and]+\])*)(?=\s|$)")
+_ENUM = re.compile(r"\(?\d{1,2}[.)]|[a-z][.)]")
 MAX_RANGE = 20  # "[1-300]" is not a citation of 300 references
 # Sentences in retrieved text that address the model rather than the reader (prompt injection).
 # Defence in depth: references are also delimited and the system turn says not to obey them.
@@ -121,6 +122,8 @@ def split_sentences(text: str) -> list[str]:
         start = 0
         for m in _BOUNDARY.finditer(line):
             piece = line[start:m.end()].strip()
+            if _ENUM.fullmatch(strip_citations(piece)):
+                continue  # "1." of a numbered list starts the sentence, it is not one
             if piece:
                 out.append(piece)
             start = m.end()
@@ -176,7 +179,8 @@ def check_citations(
             too_short = len(content_words(sentence)) < 2
             own_total += len(cited)
             own_ok += sum(1 for i in cited if i in ok)
-            keep = tuple(ok[:max_per_sentence]) if correct else cited
+            # fragments ("Here's how:", a list number) carry no claim, so no citation
+            keep = (() if too_short else tuple(ok[:max_per_sentence])) if correct else cited
             if ok and not too_short:
                 supportable += 1
                 covered += bool(set(keep) & set(ok))
