@@ -193,6 +193,8 @@ def test_transformers_greedy_beams_for_several_candidates(tiny_llama):
 def test_transformers_missing_model_and_quantize_on_cpu(tmp_path, tiny_llama):
     with pytest.raises(ModelError, match="never downloaded"):
         _hf(str(tmp_path / "nope")).load()
+    with pytest.raises(ModelError, match="not in the local Hugging Face cache"):
+        _hf("webglm-test-org/no-such-model-xyz").load()
     with pytest.raises(ConfigError, match="needs a model"):
         _hf("")
     import torch

@@ -9,6 +9,7 @@ so ``import webglm`` never imports torch.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from .prompts import Prompt
 
 # End-of-turn markers of common chat formats; generation stops at any that the vocabulary knows.
 END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end|>", "<end_of_turn>", "<|user|>", "<|eop|>")
+# "org/name" that is not a local path: looked up in the local Hugging Face cache only, never downloaded
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 GLM_TYPES = ("glm", "chatglm")  # THUDM GLM / ChatGLM configs (remote code)
 
 
@@ -76,7 +79,8 @@ class TransformersBackend:
         """Load tokenizer and weights (idempotent)."""
         if self._model is not None:
             return
-        if not self.path.exists():
+        hub_id = not self.path.exists() and _HUB_ID.fullmatch(self.gen.model) is not None
+        if not self.path.exists() and not hub_id:
             raise ModelError(
                 f"model not found: {self.path}",
                 hint="pass --model with a local model directory (config.json + weights) or a .gguf file;"
@@ -94,10 +98,10 @@ class TransformersBackend:
                 str(self.model_dir), **self._common_kwargs(), **kwargs
             )
         except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
-            raise ModelError(
-                f"cannot load transformers model {self.path}: {exc}",
-                hint="the path must hold a causal LM saved with save_pretrained, or a .gguf file",
-            ) from None
+            hint = "the path must hold a causal LM saved with save_pretrained, or a .gguf file"
+            if hub_id:
+                hint = f"{self.gen.model} is not in the local Hugging Face cache; download it first (huggingface-cli download)"
+            raise ModelError(f"cannot load transformers model {self.gen.model}: {exc}", hint=hint) from None
         if "device_map" not in kwargs:
             self._model.to(self.device)
         self._model.eval()
