@@ -20,6 +20,7 @@ from webglm.generator import (
     make_backend,
     strip_think,
 )
+from webglm.generator.backends import Completion
 from webglm.generator.citations import dedupe_sentences, drop_unfinished, extractive_answer
 from webglm.types import CandidateDone, Passage, Reference, TokenEvent
 
@@ -110,6 +111,13 @@ def test_list_numbers_and_fragments_get_no_citations():
         "Here's how:\n1. The Eiffel Tower was completed in 1889 [1].\n"
         "2. Banana plants grow in tropical regions [2]."
     )
+
+
+def test_fragments_alone_trigger_the_extractive_fallback():
+    writer = AnswerWriter(EchoBackend(), GenerateConfig(backend="echo"))
+    raw = "You need the `Tower` class:\n```python\ntower = Tower(\n```"
+    cand = writer.finish(Completion(raw, 10, 10, "length"), EIFFEL, "When was the Eiffel Tower completed?")
+    assert cand.finish_reason == "extractive_fallback" and cand.citations
 
 
 def test_correction_off_keeps_model_citations():

@@ -174,13 +174,14 @@ def check_citations(
         for sentence in split_sentences(line):
             cited = tuple(dict.fromkeys(i for i in find_citations(sentence) if i in references))
             scores = {i: rouge1_precision(sentence, ref) for i, ref in references.items()}
-            ok = sorted((i for i, s in scores.items() if s + (bonus if i in cited else 0.0) >= threshold),
-                        key=lambda i: -scores[i])
-            too_short = len(content_words(sentence)) < 2
+            # fragments ("Here's how:", "```python") carry no claim: nothing supports them, none is flagged
+            too_short = len(set(content_words(sentence))) < 2
+            ok = [] if too_short else sorted(
+                (i for i, s in scores.items() if s + (bonus if i in cited else 0.0) >= threshold),
+                key=lambda i: -scores[i])
             own_total += len(cited)
             own_ok += sum(1 for i in cited if i in ok)
-            # fragments ("Here's how:", a list number) carry no claim, so no citation
-            keep = (() if too_short else tuple(ok[:max_per_sentence])) if correct else cited
+            keep = tuple(ok[:max_per_sentence]) if correct else cited
             if ok and not too_short:
                 supportable += 1
                 covered += bool(set(keep) & set(ok))
