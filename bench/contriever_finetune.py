@@ -11,7 +11,6 @@ each held-out title against all answers of the site (fp32, same settings for bot
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 
@@ -46,17 +45,21 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--no-hard-negatives", action="store_true", help="in-batch negatives only")
+    ap.add_argument("--skip-untuned", action="store_true", help="evaluate only the tuned model")
     args = ap.parse_args()
     site = load_stackexchange(args.posts)
     t0 = time.perf_counter()
     stats = train_retriever(args.posts, args.out, loss="contrastive", batch_size=args.batch, lr=args.lr,
                             max_steps=args.steps, holdout=args.holdout, max_length=args.max_length,
+                            hard_negatives=not args.no_hard_negatives,
                             progress=lambda s, n, l: print(f"step {s}/{n} loss {l:.4f}", flush=True))
     train_s = time.perf_counter() - t0
-    untuned = evaluate(site, "", args.holdout, args.max_length)
+    untuned = None if args.skip_untuned else evaluate(site, "", args.holdout, args.max_length)
     tuned = evaluate(site, args.out, args.holdout, args.max_length)
     print(json.dumps({"train": {**{k: round(v, 4) for k, v in stats.items()}, "wall_seconds": round(train_s, 1),
-                                "steps": args.steps, "batch": args.batch, "lr": args.lr},
+                                "steps": args.steps, "batch": args.batch, "lr": args.lr,
+                                "hard_negatives": not args.no_hard_negatives},
                       "untuned": untuned, "tuned": tuned}, indent=1))
 
 

@@ -147,13 +147,14 @@ def train_retriever(data_path: str | Path | Sequence[RetrievalExample], out_dir:
                     base_model: str = "", loss: str = "contrastive", epochs: int = 1, lr: float = 2e-5,
                     batch_size: int = 16, temperature: float = 0.05, max_length: int = 128,
                     max_steps: int = 0, separate_query_encoder: bool = False, similarity: str = "cosine",
-                    holdout: float = 0.0, seed: int = 0, threads: int = 0,
+                    holdout: float = 0.0, seed: int = 0, threads: int = 0, hard_negatives: bool = True,
                     progress: Callable[[int, int, float], None] | None = None) -> dict[str, float]:
     """Fine-tune query/passage encoders and save a checkpoint to ``out_dir``.
 
     ``data_path`` is a WebGLM-QA jsonl, a Stack Exchange ``Posts.xml`` (with ``holdout``
     questions kept out for evaluation) or a list of examples. ``base_model`` empty = the
-    packaged all-MiniLM-L6-v2. Returns ``loss_first``, ``loss_last``, ``steps``, ``examples``,
+    packaged all-MiniLM-L6-v2. ``hard_negatives`` adds one BM25-mined negative per query to the
+    in-batch ones (contrastive loss). Returns ``loss_first``, ``loss_last``, ``steps``, ``examples``,
     ``seconds``; ``progress(step, total, loss)`` is called after each step."""
     import torch
 
@@ -168,7 +169,8 @@ def train_retriever(data_path: str | Path | Sequence[RetrievalExample], out_dir:
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    rows = _pairs(mine_hard_negatives(examples, seed) if loss == "contrastive" else examples, loss)
+    mine = loss == "contrastive" and hard_negatives
+    rows = _pairs(mine_hard_negatives(examples, seed) if mine else examples, loss)
     base = Path(base_model).expanduser() if base_model else _packaged()
     towers = _Towers(base, separate_query_encoder, max_length, similarity == "cosine")
     per_epoch = (len(rows) + batch_size - 1) // batch_size

@@ -21,7 +21,16 @@ _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:[-–,]|and)\s*\d+)*)\s*\]")
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _BOUNDARY = re.compile(r"[.!?](?:[\"')\]]*)((?:\s*\[[\d\s,\-–and]+\])*)(?=\s|$)")
+_ENUM = re.compile(r"\(?\d{1,2}[.)]|[a-z][.)]")
 MAX_RANGE = 20  # "[1-300]" is not a citation of 300 references
+# Sentences in retrieved text that address the model rather than the reader (prompt injection).
+# Defence in depth: references are also delimited and the system turn says not to obey them.
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules|directions)\b"
+    r"|\b(?:you are now|new instructions?|system prompt|jailbreak)\b"
+    r"|\b(?:assistants?|chatbots?|language models?|LLMs?|AI models?)\b[^.!?\n]{0,30}\b(?:must|should|shall)\b"
+    r"[^.!?\n]{0,20}\b(?:say|answer|reply|respond|output|print|write)\b",
+    re.I)
 
 # Common English function words: they carry no evidence about support.
 STOPWORDS = frozenset("""
@@ -39,6 +48,17 @@ def strip_think(text: str) -> str:
     """Remove ``<think>`` reasoning blocks (closed or left open) of reasoning models."""
     text = _THINK.sub("", text)
     return text.replace("</think>", "").strip()
+
+
+def drop_instructions(text: str) -> str:
+    """Remove sentences that give orders to a language model (``ignore previous
+    instructions…``): retrieved text is data, never instructions."""
+    if not _INJECTION.search(text):
+        return text
+    lines = []
+    for line in text.splitlines():
+        lines.append(" ".join(s for s in split_sentences(line) if not _INJECTION.search(s)))
+    return "\n".join(lines).strip()
 
 
 def parse_group(inner: str) -> list[int]:
@@ -119,6 +139,8 @@ def split_sentences(text: str) -> list[str]:
         start = 0
         for m in _BOUNDARY.finditer(line):
             piece = line[start:m.end()].strip()
+            if _ENUM.fullmatch(strip_citations(piece)):
+                continue  # "1." of a numbered list starts the sentence, it is not one
             if piece:
                 out.append(piece)
             start = m.end()
@@ -169,9 +191,11 @@ def check_citations(
         for sentence in split_sentences(line):
             cited = tuple(dict.fromkeys(i for i in find_citations(sentence) if i in references))
             scores = {i: rouge1_precision(sentence, ref) for i, ref in references.items()}
-            ok = sorted((i for i, s in scores.items() if s + (bonus if i in cited else 0.0) >= threshold),
-                        key=lambda i: -scores[i])
-            too_short = len(content_words(sentence)) < 2
+            # fragments ("Here's how:", "```python") carry no claim: nothing supports them, none is flagged
+            too_short = len(set(content_words(sentence))) < 2
+            ok = [] if too_short else sorted(
+                (i for i, s in scores.items() if s + (bonus if i in cited else 0.0) >= threshold),
+                key=lambda i: -scores[i])
             own_total += len(cited)
             own_ok += sum(1 for i in cited if i in ok)
             keep = tuple(ok[:max_per_sentence]) if correct else cited
@@ -221,6 +245,8 @@ def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_
     scored = []
     for rank, (idx, text) in enumerate(references):
         for pos, sent in enumerate(split_sentences(text)):
+            if _INJECTION.search(sent):
+                continue  # never quote orders aimed at the model
             words = content_words(sent)
             overlap = len(q & set(words))
             if overlap and len(words) >= 3:

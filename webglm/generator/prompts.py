@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 from ..errors import ConfigError, GenerationError
 from ..types import Reference
+from .citations import drop_instructions
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -72,8 +73,9 @@ def _clean(text: str) -> str:
 
 
 def prose(text: str, title: str = "") -> str:
-    """Passage text without a leading Markdown heading that repeats its title."""
-    text = re.sub(r"^\s*#{1,6}\s+", "", text)
+    """Passage text without a leading Markdown heading that repeats its title, and without
+    sentences addressed to a language model (see :func:`drop_instructions`)."""
+    text = drop_instructions(re.sub(r"^\s*#{1,6}\s+", "", text))
     for heading in (title.rsplit(" - ", 1)[-1], title):
         if heading and text.startswith(heading):
             return text[len(heading):].lstrip(" \t\n:-")
