@@ -346,6 +346,61 @@ def train_scorer(
     typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
 
 
+@app.command("train-retriever")
+@handle_errors
+def train_retriever(
+    data: Path = typer.Argument(..., help="WebGLM-QA jsonl (cited references are positives) or Stack Exchange Posts.xml."),
+    out: Path = typer.Argument(..., help="Folder for the fine-tuned encoder checkpoint."),
+    base_model: str = typer.Option("", "--base-model", help="Start from this encoder folder (default: packaged MiniLM)."),
+    loss: str = typer.Option("contrastive", "--loss", help="contrastive (in-batch + hard negatives) or regression (ROUGE-1 labels)."),
+    epochs: int = typer.Option(1, "--epochs"),
+    lr: float = typer.Option(2e-5, "--lr"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    temperature: float = typer.Option(0.05, "--temperature"),
+    max_length: int = typer.Option(128, "--max-length"),
+    max_steps: int = typer.Option(0, "--max-steps"),
+    holdout: float = typer.Option(0.0, "--holdout", help="Share of questions kept out of training for eval-retriever."),
+    separate_query_encoder: bool = typer.Option(False, "--separate-query-encoder"),
+    similarity: str = typer.Option("cosine", "--similarity", help="cosine or dot (Contriever)."),
+    hard_negatives: bool = typer.Option(True, "--hard-negatives/--no-hard-negatives"),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(0, "--threads"),
+) -> None:
+    """Fine-tune the dense retriever (WebGLM's LLM-augmented retriever recipe)."""
+    from webglm.contriever.train import train_retriever as train
+
+    def progress(step: int, total: int, value: float) -> None:
+        if step == total or step % 10 == 0:
+            _err(f"webglm: step {step}/{total} loss {value:.4f}")
+
+    metrics = train(data, out, base_model=base_model, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size,
+                    temperature=temperature, max_length=max_length, max_steps=max_steps,
+                    separate_query_encoder=separate_query_encoder, similarity=similarity, holdout=holdout,
+                    seed=seed, threads=threads, hard_negatives=hard_negatives, progress=progress)
+    typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
+
+
+@app.command("eval-retriever")
+@handle_errors
+def eval_retriever(
+    data: Path = typer.Argument(..., help="Stack Exchange Posts.xml or WebGLM-QA jsonl."),
+    mode: str = typer.Option("hybrid", "--mode", help="bm25, dense or hybrid."),
+    holdout: float = typer.Option(0.0, "--holdout"),
+    split: str = typer.Option("all", "--split", help="all, train or heldout."),
+    limit: int = typer.Option(0, "--limit"),
+    model: Optional[str] = typer.Option(None, "--model", help="Encoder folder (e.g. a train-retriever checkpoint)."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="auto, int8 or none."),
+    config_file: Optional[Path] = typer.Option(None, "--config"),
+    sets: Optional[list[str]] = typer.Option(None, "--set"),
+) -> None:
+    """Retrieval quality: recall@k, MRR, nDCG@10 (and pairwise accuracy / Spearman where labelled)."""
+    from webglm.contriever.evaluate import evaluate_retriever
+
+    cfg = build_config(config_file, sets, **{"rank.model": model, "rank.quantize": quantize})
+    metrics = evaluate_retriever(data, rank=cfg.rank, mode=mode, holdout=holdout, split=split, limit=limit)
+    typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
+
+
 @app.command()
 @handle_errors
 def serve(
