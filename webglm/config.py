@@ -152,7 +152,8 @@ class GenerateConfig:
     model: str = ""  # path / name; empty = packaged SmolLM2-135M-Instruct GGUF
     template: str = "auto"  # prompt template name, see webglm/generator/templates
     few_shot: int = 1
-    max_new_tokens: int = 120
+    max_new_tokens: int = 100  # two or three sentences; longer answers only add unsupported text
+    max_reference_tokens: int = 120  # each reference is cut to about this many tokens in the prompt
     temperature: float = 0.0  # greedy for one candidate
     repeat_penalty: float = 1.15  # small models loop without it
     sample_temperature: float = 0.7  # used when n > 1
@@ -175,6 +176,7 @@ class GenerateConfig:
 
     def __post_init__(self) -> None:
         _check(self.max_new_tokens >= 1, "generate", "max_new_tokens must be >= 1")
+        _check(self.max_reference_tokens >= 16, "generate", "max_reference_tokens must be >= 16")
         _check(0.0 < self.top_p <= 1.0, "generate", "top_p must be in (0, 1]")
         _check(self.n_ctx >= 256, "generate", "n_ctx must be >= 256")
         _check(self.quantize in ("none", "8bit", "4bit"), "generate", f"unknown quantize {self.quantize!r}")

@@ -42,7 +42,8 @@ class AnswerWriter:
         self.load()
         budget = self.backend.n_ctx - self.gen.max_new_tokens - CONTEXT_MARGIN
         return build_prompt(self.template, question, references, few_shot=self.gen.few_shot,
-                            count_tokens=self.backend.count_tokens, budget=budget)
+                            count_tokens=self.backend.count_tokens, budget=budget,
+                            max_ref_tokens=self.gen.max_reference_tokens)
 
     def prompt_tokens(self, question: str, references: Sequence[Reference]) -> int:
         prompt, _ = self.prompt(question, references)
