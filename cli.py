@@ -192,7 +192,11 @@ def ask(
         stream = sys.stdout.isatty() and not as_json
     if stream and not as_json:
         answer = asyncio.run(_stream_to_terminal(glm, question))
-        typer.echo(format_answer(answer, with_text=answer.abstained))
+        raw = answer.candidates[0].candidate.raw_text.strip() if answer.candidates else ""
+        changed = answer.abstained or answer.text.strip() != raw
+        if changed and not answer.abstained:
+            typer.echo("\nChecked answer (citations verified against the references):")
+        typer.echo(format_answer(answer, with_text=changed))
         return
     answer = glm.answer(question)
     if as_json:

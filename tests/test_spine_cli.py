@@ -154,3 +154,10 @@ def test_score_command_ranks_answers(env):
     assert res.exit_code == 0, res.output
     assert res.stdout.startswith("1. total=")
     assert len(res.stdout.strip().splitlines()) == 2
+
+
+def test_stream_prints_tokens_then_checked_answer(corpus, env):
+    res = run("ask", "How is green tea made?", "--corpus", str(corpus), "--stream", *FAST)
+    assert res.exit_code == 0, res.output
+    assert "References:" in res.stdout and "timings:" in res.stdout
+    assert re.search(r"\[\d\]", res.stdout.split("References:")[0])
