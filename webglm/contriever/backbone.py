@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -122,7 +123,14 @@ def onnx_file(path: Path, rank: RankConfig, int8: bool) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         tmp = q8.with_name(f".{q8.name}.{os.getpid()}.tmp")
-        quantize_dynamic(str(fp32), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
+        # onnxruntime logs a pre-processing advice on the root logger at every export: not for users.
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)
+        try:
+            quantize_dynamic(str(fp32), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
         os.replace(tmp, q8)
     return q8
 

@@ -238,6 +238,12 @@ def drop_unfinished(text: str) -> str:
     return text
 
 
+def _plain(sentence: str) -> str:
+    """Drop Markdown list markers and emphasis so a quoted sentence reads as prose."""
+    sentence = re.sub(r"^\s*(?:#{1,6}|[*\-+]|\d+[.)])\s+", "", sentence)
+    return sentence.replace("**", "").strip()
+
+
 def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_sentences: int = 2,
                       skip: int = 0) -> str:
     """The reference sentences sharing the most content words with the question, each cited."""
@@ -250,7 +256,7 @@ def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_
             words = content_words(sent)
             overlap = len(q & set(words))
             if overlap and len(words) >= 3:
-                scored.append((-overlap, rank, pos, idx, strip_citations(sent).rstrip(" …")))
+                scored.append((-overlap, rank, pos, idx, _plain(strip_citations(sent)).rstrip(" …")))
     scored.sort()
     picked = scored[skip:skip + max_sentences] or scored[:max_sentences]
     if not picked:
