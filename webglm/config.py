@@ -152,14 +152,14 @@ class GenerateConfig:
     model: str = ""  # path / name; empty = packaged SmolLM2-135M-Instruct GGUF
     template: str = "auto"  # prompt template name, see webglm/generator/templates
     few_shot: int = 1
-    max_new_tokens: int = 100  # two or three sentences; longer answers only add unsupported text
-    max_reference_tokens: int = 120  # each reference is cut to about this many tokens in the prompt
+    max_new_tokens: int = 72  # two or three sentences; longer answers only add unsupported text
+    max_reference_tokens: int = 100  # each reference is cut to about this many tokens in the prompt
     temperature: float = 0.0  # greedy for one candidate
     repeat_penalty: float = 1.15  # small models loop without it
     sample_temperature: float = 0.7  # used when n > 1
     top_p: float = 0.9
     n_ctx: int = 2048
-    n_threads: int = 0  # 0 = all cores
+    n_threads: int = 0  # 0 = all cores (llama-cpp-python alone would use half)
     gpu_layers: int = 0
     seed: int = 0
     quantize: str = "none"  # transformers: "none" | "8bit" | "4bit"

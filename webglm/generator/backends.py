@@ -102,7 +102,7 @@ class LlamaCppBackend:
         except ImportError:
             raise ModelError("llama-cpp-python is not installed", hint="pip install llama-cpp-python") from None
         try:
-            self._llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.gen.n_threads or None,
+            self._llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.gen.n_threads or os.cpu_count() or 1,
                               n_gpu_layers=self.gen.gpu_layers, seed=self.gen.seed, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load GGUF model {path}: {exc}") from None
