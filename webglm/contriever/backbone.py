@@ -2,7 +2,7 @@
 
 ONNX Runtime is the faster CPU path: its fused graph runs MiniLM at ~74% of the
 machine's fp32 matmul rate where PyTorch eager reaches ~35-60%, and its per-channel
-dynamic int8 gives a further ~1.4x (docs/benchmarks/contriever.md). The ONNX file
+dynamic int8 gives a further ~1.4x (docs/benchmarks.md, ranking section). The ONNX file
 is exported once per model (fingerprinted) into a cache folder and reused.
 """
 
