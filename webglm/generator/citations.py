@@ -238,6 +238,9 @@ def drop_unfinished(text: str) -> str:
     return text
 
 
+_CODE = re.compile(r"```|\w\(|\)\s*$|\s=\s|^\s*(?:from|import)\s|[{}]")
+
+
 def _plain(sentence: str) -> str:
     """Drop Markdown list markers and emphasis so a quoted sentence reads as prose."""
     sentence = re.sub(r"^\s*(?:#{1,6}|[*\-+]|\d+[.)])\s+", "", sentence)
@@ -256,9 +259,10 @@ def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_
             words = content_words(sent)
             overlap = len(q & set(words))
             if overlap and len(words) >= 3:
-                scored.append((-overlap, rank, pos, idx, _plain(strip_citations(sent)).rstrip(" …")))
+                code = bool(_CODE.search(sent))  # quoted code reads badly as an answer: prose first
+                scored.append((code, -overlap, rank, pos, idx, _plain(strip_citations(sent)).rstrip(" …")))
     scored.sort()
     picked = scored[skip:skip + max_sentences] or scored[:max_sentences]
     if not picked:
         return "The references do not answer this question."
-    return " ".join(f"{sent.rstrip('.!?')} [{idx}]." for *_k, idx, sent in sorted(picked, key=lambda x: (x[1], x[2])))
+    return " ".join(f"{sent.rstrip('.!?')} [{idx}]." for *_k, idx, sent in sorted(picked, key=lambda x: (x[2], x[3])))
