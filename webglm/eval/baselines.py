@@ -8,18 +8,9 @@ the tests also use it to exercise the runner with real answers.
 
 from __future__ import annotations
 
-import re
-
+from ..generator.citations import pick_sentences
 from ..types import Answer, Reference, Trace
 from .datasets import Example
-
-_SENT = re.compile(r"(?<=[.!?])\s+")
-_WORD = re.compile(r"\w+")
-_STOP = frozenset(["a", "an", "the", "of", "to", "in", "on", "at", "for", "and", "or", "is", "are", "was", "were", "be", "by", "with", "what", "who", "when", "where", "why", "how", "which", "do", "does", "did", "from", "as", "it", "its", "that", "this"])
-
-
-def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
 class ExtractiveAnswerer:
@@ -33,22 +24,15 @@ class ExtractiveAnswerer:
         self.sentences = sentences
 
     def pick(self, question: str, references: tuple[Reference, ...]) -> list[tuple[int, str]]:
-        """The chosen ``(reference index, sentence)`` pairs, best first (ties: earlier first)."""
-        q = _words(question)
-        scored = []
-        for ref in references:
-            for pos, sent in enumerate(s for s in _SENT.split(ref.passage.text) if s.strip()):
-                overlap = len(q & _words(sent))
-                if overlap:
-                    scored.append((-overlap, ref.index, pos, sent.strip()))
-        scored.sort()
-        return [(idx, sent) for _o, idx, _p, sent in scored[: self.sentences]]
+        """The chosen ``(reference index, sentence)`` pairs, in reading order."""
+        return pick_sentences(question, [(r.index, r.passage.text) for r in references], self.sentences,
+                              min_words=1)
 
     async def __call__(self, example: Example) -> Answer:
         chosen = self.pick(example.question, example.references)
         if not chosen:
             return Answer(example.question, "", example.references, abstained=True)
-        text = " ".join(f"{sent} [{idx}]" for idx, sent in chosen)
+        text = " ".join(f"{sent.rstrip('.!?')} [{idx}]." for idx, sent in chosen)
         counters = {"tokens_in": float(sum(len(r.passage.text.split()) for r in example.references)),
                     "tokens_out": float(len(text.split()))}
         return Answer(example.question, text, example.references, trace=Trace(counters=counters),

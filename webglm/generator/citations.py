@@ -247,9 +247,10 @@ def _plain(sentence: str) -> str:
     return sentence.replace("**", "").strip()
 
 
-def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_sentences: int = 2,
-                      skip: int = 0) -> str:
-    """The reference sentences sharing the most content words with the question, each cited."""
+def pick_sentences(question: str, references: Sequence[tuple[int, str]], max_sentences: int = 2,
+                   skip: int = 0, min_words: int = 3) -> list[tuple[int, str]]:
+    """``(reference index, sentence)`` pairs sharing the most content words with the question,
+    prose before code, in reading order; ``skip`` moves down the ranking (for alternatives)."""
     q = set(content_words(question))
     scored = []
     for rank, (idx, text) in enumerate(references):
@@ -258,11 +259,18 @@ def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_
                 continue  # never quote orders aimed at the model
             words = content_words(sent)
             overlap = len(q & set(words))
-            if overlap and len(words) >= 3:
+            if overlap and len(words) >= min_words:
                 code = bool(_CODE.search(sent))  # quoted code reads badly as an answer: prose first
                 scored.append((code, -overlap, rank, pos, idx, _plain(strip_citations(sent)).rstrip(" …")))
     scored.sort()
     picked = scored[skip:skip + max_sentences] or scored[:max_sentences]
+    return [(idx, sent) for *_k, idx, sent in sorted(picked, key=lambda x: (x[2], x[3]))]
+
+
+def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_sentences: int = 2,
+                      skip: int = 0) -> str:
+    """The reference sentences sharing the most content words with the question, each cited."""
+    picked = pick_sentences(question, references, max_sentences, skip)
     if not picked:
         return "The references do not answer this question."
-    return " ".join(f"{sent.rstrip('.!?')} [{idx}]." for *_k, idx, sent in sorted(picked, key=lambda x: (x[2], x[3])))
+    return " ".join(f"{sent.rstrip('.!?')} [{idx}]." for idx, sent in picked)
