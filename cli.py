@@ -166,6 +166,10 @@ def ask(
     backend: Optional[str] = typer.Option(None, "--backend", help="Generator backend: llamacpp, transformers, openai, echo."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Generator model path or name."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens"),
+    template: Optional[str] = typer.Option(None, "--template", help="Prompt template: chat, webglm, glm, or a JSON file."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (with /v1)."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="transformers on GPU: none, 8bit, 4bit (bitsandbytes)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="transformers: auto, float32, float16, bfloat16."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole Answer (with trace) as JSON."),
     stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Print tokens as they come (default: on a terminal)."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="TOML config file."),
@@ -177,7 +181,9 @@ def ask(
 
     question = validate_question(question)
     flags = {"search.engine": engine, "scorer.candidates": candidates, "rank.top_k": top_k,
-             "generate.backend": backend, "generate.model": model, "generate.max_new_tokens": max_new_tokens}
+             "generate.backend": backend, "generate.model": model, "generate.max_new_tokens": max_new_tokens,
+             "generate.template": template, "generate.base_url": base_url, "generate.quantize": quantize,
+             "generate.dtype": dtype}
     if allow_host:
         flags["fetch.allow_hosts"] = tuple(allow_host)
     cfg = build_config(config_file, sets, **flags)
