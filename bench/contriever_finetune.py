@@ -1,6 +1,6 @@
 """Fine-tune MiniLM on one Stack Exchange site's questions; compare held-out retrieval.
 
-    flock /tmp/webglm-bench.lock python bench/contriever_finetune.py \
+    python bench/contriever_finetune.py \
         --posts <shared data>/stackexchange/beer.stackexchange.com_Posts.xml --out /tmp/ft-beer
 
 Questions are split by a hash of their id (20% held out). Training sees only the

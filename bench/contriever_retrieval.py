@@ -1,6 +1,6 @@
 """Stack Exchange retrieval benchmark: question title -> its own answers among all answers of the site.
 
-    flock /tmp/webglm-bench.lock python bench/contriever_retrieval.py \
+    python bench/contriever_retrieval.py \
         --data <shared data>/stackexchange --tune beer --work /tmp/se-bench
 
 Reports recall@k / MRR / nDCG for BM25, dense (fp32, int8) and hybrid (fp32, int8),

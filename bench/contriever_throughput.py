@@ -1,6 +1,6 @@
 """Encoder throughput vs the machine's fp32 matmul roofline, and int8 speed-up.
 
-    flock /tmp/webglm-bench.lock python bench/contriever_throughput.py \
+    python bench/contriever_throughput.py \
         --posts <shared data>/stackexchange/beer.stackexchange.com_Posts.xml --n 512 --repeats 3
 
 Roofline: GFLOP/s of a plain 2048x2048 fp32 matmul, best single call and sustained
