@@ -8,6 +8,7 @@ then, so importing this module stays light.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import importlib.util
 import json
@@ -43,7 +44,7 @@ def packaged_minilm_path() -> Path:
     return path
 
 
-class BaseEncoder:
+class BaseEncoder(abc.ABC):
     """Shared batching and caching. Subclasses implement :meth:`_load` and :meth:`_embed`."""
 
     model_id: str = ""
@@ -67,11 +68,13 @@ class BaseEncoder:
                 self._loaded = True
         return self
 
-    def _load(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _load(self) -> None:
+        """Load the model weights (called once, under the lock)."""
 
-    def _embed(self, texts: list[str], kind: PassageKind) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _embed(self, texts: list[str], kind: PassageKind) -> np.ndarray:
+        """Vectors for uncached ``texts`` (the cache and batching live in ``encode``)."""
 
     @property
     def cache_key(self) -> str:
