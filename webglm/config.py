@@ -117,7 +117,7 @@ class RankConfig:
     # abstain when the best fused score is below this; 0.3 kept 98.7% of on-topic questions and
     # abstained on 98.7% of off-topic ones in the Stack Exchange calibration (docs/benchmarks)
     min_score: float = 0.3
-    batch_size: int = 32
+    batch_size: int = 4  # small batches keep attention in cache: fastest on CPU (docs/benchmarks.md)
     cache_size: int = 50_000  # embeddings kept in the in-memory cache
     # Added for the contriever stage:
     fusion: str = "score"  # "score": weighted sum of absolute-scale scores | "rrf": reciprocal-rank fusion

@@ -99,7 +99,7 @@ class CorpusIndex:
         return len(new)
 
     def _encode(self, passages: Sequence[Passage], progress) -> np.ndarray:
-        size = max(self.rank_config.batch_size * 8, 1)  # chunks big enough for length sorting to pay
+        size = max(self.rank_config.batch_size * 8, 256)  # chunks big enough for length sorting to pay
         parts = []
         for start in range(0, len(passages), size):
             parts.append(self.encoder.encode([p.text for p in passages[start:start + size]], "passage"))
