@@ -298,3 +298,14 @@ def test_llamacpp_astream(llama_writer):
     assert len(tokens) > 3 and isinstance(events[-1], CandidateDone)
     assert all(isinstance(e, TokenEvent) for e in events[:-1])
     assert events[-1].candidate.citations
+
+
+def test_extractive_answer_prefers_prose_over_table_rows():
+    table = (
+        "| setting | default | meaning |\n|---|---|---|\n"
+        "| rank.top_k | 5 | references the ranker keeps for the answer prompt |\n"
+        "The ranker keeps five references by default."
+    )
+    text = extractive_answer("How many references does the ranker keep for the answer prompt?", [(1, table)],
+                             max_sentences=1)
+    assert "|" not in text and text.startswith("The ranker keeps")

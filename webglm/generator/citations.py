@@ -239,6 +239,7 @@ def drop_unfinished(text: str) -> str:
 
 
 _CODE = re.compile(r"```|\w\(|\)\s*$|\s=\s|^\s*(?:from|import)\s|[{}]")
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$|\|.*\|.*\|")  # Markdown table rows read badly as prose
 
 
 def _plain(sentence: str) -> str:
@@ -260,7 +261,8 @@ def pick_sentences(question: str, references: Sequence[tuple[int, str]], max_sen
             words = content_words(sent)
             overlap = len(q & set(words))
             if overlap and len(words) >= min_words:
-                code = bool(_CODE.search(sent))  # quoted code reads badly as an answer: prose first
+                # quoted code and table rows read badly as an answer: prose first
+                code = bool(_CODE.search(sent) or _TABLE_ROW.search(sent))
                 scored.append((code, -overlap, rank, pos, idx, _plain(strip_citations(sent)).rstrip(" …")))
     scored.sort()
     picked = scored[skip:skip + max_sentences] or scored[:max_sentences]
