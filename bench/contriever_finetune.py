@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--posts", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--holdout", type=float, default=0.2)
-    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=60, help="step limit (training stops after one epoch)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--max-length", type=int, default=128)
@@ -58,7 +58,7 @@ def main() -> None:
     untuned = None if args.skip_untuned else evaluate(site, "", args.holdout, args.max_length)
     tuned = evaluate(site, args.out, args.holdout, args.max_length)
     print(json.dumps({"train": {**{k: round(v, 4) for k, v in stats.items()}, "wall_seconds": round(train_s, 1),
-                                "steps": args.steps, "batch": args.batch, "lr": args.lr,
+                                "max_steps": args.steps, "batch": args.batch, "lr": args.lr,
                                 "hard_negatives": not args.no_hard_negatives},
                       "untuned": untuned, "tuned": tuned}, indent=1))
 
