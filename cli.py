@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import typer  # noqa: E402
 
 from webglm.config import WebGLMConfig, load_config  # noqa: E402
-from webglm.errors import ConfigError, WebGLMError  # noqa: E402
+from webglm.errors import ConfigError, InputError, WebGLMError  # noqa: E402
 
 app = typer.Typer(
     help="webglm: web-enhanced question answering with cited answers.",
@@ -298,6 +298,27 @@ def eval_(
                           retry_failed=retry_failed, timeout_s=timeout, skip_bad_rows=skip_bad_rows,
                           fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None)
     typer.echo(summary_line(report))
+
+
+@app.command("export-corpus")
+@handle_errors
+def export_corpus(
+    posts: Path = typer.Argument(..., help="A Stack Exchange <site>_Posts.xml dump."),
+    out: Path = typer.Argument(..., help="Folder for one Markdown file per question thread."),
+    exclude_first: int = typer.Option(0, "--exclude-first", min=0,
+                                      help="Leave out the threads `webglm eval POSTS --limit N` evaluates."),
+    min_score: int = typer.Option(1, "--min-score", help="Answers scoring below this are left out."),
+) -> None:
+    """Turn a Stack Exchange dump into a local corpus for `webglm eval --corpus`."""
+    from webglm.eval import load_dataset
+    from webglm.eval.stackexchange import export_corpus as export
+
+    if not posts.is_file():
+        raise InputError(f"no such dump: {posts}", hint="pass a <site>_Posts.xml file")
+    held_out = [ex.id for ex in load_dataset(posts, "stackexchange", limit=exclude_first).examples] \
+        if exclude_first else []
+    written = export(posts, out, exclude=held_out, min_score=min_score)
+    typer.echo(f"wrote {written} threads to {out} ({len(held_out)} held out for evaluation)")
 
 
 @app.command()

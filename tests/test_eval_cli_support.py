@@ -77,3 +77,18 @@ def test_stackexchange_in_corpus_mode(tmp_path, monkeypatch):
     assert row["id"] == "beer.example.com:1"
     assert all(r["url"].startswith("file:") for r in row["references"])
     assert "CC BY-SA" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_export_corpus_command_holds_out_the_evaluated_threads(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    posts = tmp_path / "beer.example.com_Posts.xml"
+    posts.write_text(_POSTS, encoding="utf-8")
+    result = CliRunner().invoke(app, ["export-corpus", str(posts), str(tmp_path / "corpus"), "--exclude-first", "1"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 threads" in result.output and "1 held out" in result.output
+    assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["3.md", "5.md"]
+    missing = CliRunner().invoke(app, ["export-corpus", str(tmp_path / "nope.xml"), str(tmp_path / "c2")])
+    assert missing.exit_code == 2 and "no such dump" in missing.output
