@@ -9,6 +9,13 @@ MiniLM embeddings (answer-embedding difference; C picked on validation), logisti
 regression on the scorer's inputs (cos(q, a) + text features), and the trained
 scorer loaded from disk. Also 5-fold grouped cross-validation over all pairs for the
 three cheap models, which is steadier than one 20% split of ~200 questions.
+
+Reference rows that no scorer of generated answers can use: "the earlier answer wins"
+(Stack Exchange post ids follow posting time) and the feature regression with answer
+order added. They show how much of the vote is decided by timing rather than text.
+The test pairs are also split by whether the earlier or the later answer won, and the
+shipped scorer is compared pair by pair with the length rule (a sign test over the
+pairs where exactly one of them is right).
 """
 
 from __future__ import annotations
@@ -62,6 +69,21 @@ def _fit(x: np.ndarray, c: float):
     return lambda z: (z / sd) @ model.coef_[0]
 
 
+def _order(pairs) -> np.ndarray:
+    """+1 where the chosen answer was posted first, -1 where it was posted later, shape (n, 1)."""
+    return np.sign([[int(p.meta["rejected_id"]) - int(p.meta["chosen_id"])] for p in pairs]).astype(float)
+
+
+def _sign_test(a_right: np.ndarray, b_right: np.ndarray) -> dict[str, float]:
+    """Pairs only ``a`` gets right, pairs only ``b`` gets right, and the exact two-sided p-value."""
+    from math import comb
+
+    only_a, only_b = int(np.sum(a_right & ~b_right)), int(np.sum(b_right & ~a_right))
+    n, k = only_a + only_b, min(only_a, only_b)
+    p = min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    return {"only_scorer_right": only_a, "only_length_right": only_b, "p_value": round(p, 4)}
+
+
 def _acc(margin: np.ndarray) -> float:
     return float(np.mean(margin > 0) + 0.5 * np.mean(margin == 0))
 
@@ -90,8 +112,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from webglm.scorer.data import build_stackexchange_pairs, grouped_split
-    from webglm.scorer.evaluate import evaluate_scorer, length_baseline
+    from webglm.scorer.data import build_stackexchange_pairs, count_words, grouped_split
+    from webglm.scorer.evaluate import length_baseline, pairwise_accuracy, score_pairs
     from webglm.scorer.reward import RewardModel
 
     t0 = time.time()
@@ -103,16 +125,38 @@ def main() -> None:
     emb_acc, emb_c = _lr_split(etr, eva, ete)
     feat_acc, feat_c = _lr_split(ftr, fva, fte)
     t1 = time.time()
-    scorer = evaluate_scorer(RewardModel(args.scorer or None, threads=args.threads), list(s.test))
+    scored = score_pairs(list(s.test), RewardModel(args.scorer or None, threads=args.threads).score)
+    scorer = pairwise_accuracy(list(s.test), scored)
     t_score = time.time() - t1
     e_all, f_all = _diffs(pairs, emb)
+    # answer order: a reference for what the votes follow, never a scorer input
+    otr, ova, ote, o_all = (_order(part) for part in (s.train, s.validation, s.test, pairs))
+    timed_acc, timed_c = _lr_split(np.hstack([ftr, otr]), np.hstack([fva, ova]), np.hstack([fte, ote]))
+    margins = {
+        "length_rule": np.array([count_words(p.chosen) - count_words(p.rejected) for p in s.test], dtype=float),
+        "feature_lr": _fit(ftr, feat_c)(fte),
+        "trained_scorer": np.array([c - r for c, r in scored]),
+    }
+    later_won = ote[:, 0] < 0
+    by_order = {
+        name: {"earlier_answer_won": _acc(m[~later_won]), "later_answer_won": _acc(m[later_won])}
+        for name, m in margins.items()
+    }
     report = {
         "pairs": s.sizes(), "test_questions": scorer["questions"],
         "test": {"length_baseline": length_baseline(list(s.test))["accuracy"],
                  "frozen_embedding_lr": emb_acc, "feature_lr": feat_acc, "trained_scorer": scorer["accuracy"]},
         "cv5_all_pairs": {"length_baseline": length_baseline(pairs)["accuracy"],
                           "frozen_embedding_lr": _cv(pairs, e_all, emb_c), "feature_lr": _cv(pairs, f_all, feat_c)},
-        "chosen_C": {"frozen_embedding_lr": emb_c, "feature_lr": feat_c},
+        "reference_not_text": {
+            "test": {"earlier_answer_wins": _acc(ote[:, 0]), "feature_lr_plus_order": timed_acc},
+            "cv5_all_pairs": {"earlier_answer_wins": _acc(o_all[:, 0]),
+                              "feature_lr_plus_order": _cv(pairs, np.hstack([f_all, o_all]), timed_c)},
+        },
+        "test_by_answer_order": {"pairs": {"earlier_answer_won": int((~later_won).sum()),
+                                           "later_answer_won": int(later_won.sum())}, **by_order},
+        "trained_scorer_vs_length_rule_test": _sign_test(margins["trained_scorer"] > 0, margins["length_rule"] > 0),
+        "chosen_C": {"frozen_embedding_lr": emb_c, "feature_lr": feat_c, "feature_lr_plus_order": timed_c},
         "seconds": {"embed_all_texts": round(t_embed, 1), "scorer_test": round(t_score, 1),
                     "total": round(time.time() - t0, 1)},
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU",

@@ -27,8 +27,10 @@ def pairwise_accuracy(pairs: Sequence[PreferencePair], scores: Sequence[tuple[fl
     }
 
 
-def _score_pairs(pairs: Sequence[PreferencePair], score: Callable[[str, list[str]], list[float]]):
-    """Score each distinct answer once per question, then read off the pairs."""
+def score_pairs(
+    pairs: Sequence[PreferencePair], score: Callable[[str, list[str]], list[float]]
+) -> list[tuple[float, float]]:
+    """``(chosen score, rejected score)`` per pair, scoring each distinct answer once per question."""
     by_question: dict[str, list[str]] = defaultdict(list)
     for p in pairs:
         for a in (p.chosen, p.rejected):
@@ -45,7 +47,7 @@ def evaluate_scorer(model: RewardModel, pairs: Sequence[PreferencePair]) -> dict
     """Pairwise accuracy (primary metric ``accuracy``) of ``model`` on ``pairs``."""
     if not pairs:
         raise InputError("no pairs to evaluate", hint="check the data path and split")
-    return pairwise_accuracy(pairs, _score_pairs(pairs, model.score))
+    return pairwise_accuracy(pairs, score_pairs(pairs, model.score))
 
 
 def length_baseline(pairs: Sequence[PreferencePair]) -> dict[str, float]:
