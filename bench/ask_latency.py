@@ -1,6 +1,13 @@
-"""Latency of `webglm ask` on the docs corpus: per-stage p50/p95 and peak memory.
+"""Latency of `webglm ask`: per-stage p50/p95 and peak memory.
 
     python bench/ask_latency.py [--questions 20] [--candidates 1] [--out bench-ask.json]
+    python bench/ask_latency.py --web PATH/TO/pages [--results 8] [--set rank.prefilter=24]
+
+Corpus mode (the default) asks questions about the docs/ folder. Web mode serves saved
+real web pages (a folder with pages.json and html/, as in the shared test data) from a
+local HTTP server behind a fake SearXNG endpoint: each question is a page's title, and
+the search returns that page plus ``--results - 1`` others picked at random (seeded), so
+search, fetch, extraction, chunking, ranking and generation all run on real pages.
 
 Model loading and corpus indexing are timed separately and excluded from the per-question numbers.
 """
@@ -8,6 +15,7 @@ Model loading and corpus indexing are timed separately and excluded from the per
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import resource
@@ -57,28 +65,110 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=20)
     ap.add_argument("--candidates", type=int, default=1)
     ap.add_argument("--corpus", default=str(ROOT / "docs"))
+    ap.add_argument("--web", default="", help="folder with pages.json and html/: run in web mode")
+    ap.add_argument("--results", type=int, default=8, help="web mode: search results per question")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                    help="config override, as for `webglm ask --set` (repeatable)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
+    with contextlib.ExitStack() as stack:
+        run(args, stack)
 
+
+def _web_setup(args, stack: contextlib.ExitStack):
+    """Serve the saved pages and a fake SearXNG; returns (questions, overrides, before-each hook,
+    the URL of each question's own page)."""
+    import random
+
+    from webglm.retriever.testing import FakeSearchAPI, PageServer
+
+    folder = Path(args.web)
+    meta = json.loads((folder / "pages.json").read_text(encoding="utf-8"))
+    pages = stack.enter_context(PageServer())
+    api = stack.enter_context(FakeSearchAPI())
+    rows = []
+    for url, info in sorted(meta.items()):
+        html = folder / "html" / info["file"]
+        if not html.is_file() or not info.get("title"):
+            continue
+        pages.add("/" + info["file"], html.read_bytes())
+        rows.append({"url": f"{pages.url}/{info['file']}", "title": info["title"],
+                     "snippet": (info.get("with") or [""])[0]})
+    rng = random.Random(args.seed)
+    targets = rng.sample(rows, min(args.questions, len(rows)))
+
+    def before(i: int) -> None:
+        others = rng.sample([r for r in rows if r is not targets[i]], args.results - 1)
+        api.results = [targets[i], *others]
+
+    host = pages.url.split("//", 1)[1]
+    overrides = {"search.engine": "searxng", "search.searxng_url": api.url + "/searxng",
+                 "fetch.allow_hosts": [host]}
+    return [t["title"] for t in targets], overrides, before, [t["url"] for t in targets]
+
+
+def _parse_set(items: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def run(args, stack: contextlib.ExitStack) -> None:
     from webglm import WebGLM, load_config
 
-    cfg = load_config(overrides={"scorer.candidates": args.candidates})
-    glm = WebGLM(cfg, corpus=args.corpus)
+    overrides: dict[str, object] = {"scorer.candidates": args.candidates}
+    before = None
+    targets: list[str] = []
+    if args.web:
+        questions, web_overrides, before, targets = _web_setup(args, stack)
+        overrides.update(web_overrides)
+    else:
+        questions = (QUESTIONS * 3)[: args.questions]
+    overrides.update(_parse_set(args.set))
+    cfg = load_config(overrides=overrides)
+    glm = WebGLM(cfg, corpus=None if args.web else args.corpus)
     t0 = time.perf_counter()
     glm.load()
     load_total = time.perf_counter() - t0
     per_stage: dict[str, list[float]] = {}
-    cited_ok = 0
-    questions = (QUESTIONS * 3)[: args.questions]
-    for q in questions:
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    cited_ok = abstained = target_referenced = target_cited = 0
+    passages: list[int] = []
+    encoded: list[int] = []
+    tokens: dict[str, list[float]] = {"tokens_in": [], "tokens_out": []}
+    for i, q in enumerate(questions):
+        if before:
+            before(i)
+        t_q = time.perf_counter()
         ans = glm.answer(q)
+        per_stage.setdefault("total", []).append(time.perf_counter() - t_q)
+        abstained += ans.abstained
+        if targets:  # web mode: did the question's own page make it into the references / citations?
+            ref_urls = {r.index: r.passage.url for r in ans.references}
+            target_referenced += targets[i] in ref_urls.values()
+            target_cited += any(ref_urls.get(n) == targets[i] for n in ans.citations)
+        if "passages" in ans.trace.counters:
+            passages.append(int(ans.trace.counters["passages"]))
+        for key, values in tokens.items():
+            if key in ans.trace.counters:
+                values.append(ans.trace.counters[key])
+        if "rank_encoded" in ans.trace.counters:
+            encoded.append(int(ans.trace.counters["rank_encoded"]))
         for stage, sec in ans.trace.timings.items():
             per_stage.setdefault(stage, []).append(sec)
         refs = {r.index for r in ans.references}
         cited_ok += bool(ans.citations) and set(ans.citations) <= refs
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
-        "date": time.strftime("%Y-%m-%d"),
+        "started": started,
+        "mode": "web" if args.web else "corpus",
+        "overrides": {k: v for k, v in overrides.items() if not k.startswith(("search.", "fetch."))},
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, no GPU",
         "questions": len(questions),
         "candidates": args.candidates,
@@ -86,6 +176,11 @@ def main() -> None:
         "stages": {s: {"p50": round(pct(v, 0.5), 3), "p95": round(pct(v, 0.95), 3),
                        "mean": round(statistics.fmean(v), 3)} for s, v in per_stage.items()},
         "answers_with_valid_citations": cited_ok,
+        "abstained": abstained,
+        **({"own_page_in_references": target_referenced, "own_page_cited": target_cited} if targets else {}),
+        "passages_per_question_p50": pct([float(n) for n in passages], 0.5) if passages else None,
+        "passages_encoded_p50": pct([float(n) for n in encoded], 0.5) if encoded else None,
+        **{f"{key}_p50": pct(values, 0.5) for key, values in tokens.items() if values},
         "peak_rss_mib": round(peak_mib, 1),
     }
     text = json.dumps(result, indent=2)

@@ -158,6 +158,30 @@ def test_prompt_budget_never_exceeded_and_lowest_ranked_dropped_first(budget):
     assert shown == [r.index for r in used]
 
 
+def _ref_text(prompt, marker: str) -> str:
+    user = prompt.messages[-1][1]
+    start = user.index(marker)
+    return user[start:].split("\n", 1)[0]
+
+
+def test_references_cut_by_the_backends_tokens_not_by_words():
+    """A reference whose words cost several tokens each (other languages, numbers) is cut
+    to about max_ref_tokens of the backend's tokens; plain words keep the word rule."""
+    dense = ref(1, " ".join(f"Donaudampfschiff{j}" for j in range(200)))  # 4 tokens a word below
+    plain = ref(2, " ".join(f"w{j}" for j in range(200)))
+
+    def tokens(prompt) -> int:  # ~4 characters a token, like a BPE on unfamiliar words
+        text = prompt.text or " ".join(c for _r, c in prompt.messages)
+        return sum(max(1, len(w) // 4) for w in text.split())
+
+    prompt, _ = build_prompt(load_template("chat"), "q?", [dense, plain], few_shot=0,
+                             count_tokens=tokens, budget=100_000, max_ref_tokens=60)
+    dense_shown = [w for w in _ref_text(prompt, "Donaudampfschiff0").split() if w.startswith("Donau")]
+    plain_shown = [w for w in _ref_text(prompt, "w0 ").split() if w.startswith("w")]
+    assert 10 <= len(dense_shown) <= 17  # 60 tokens at 4 a word (+10% slack), not the 45 words of the word rule
+    assert len(plain_shown) == 45  # one token a word: the word rule (0.75 words a token) already fits
+
+
 def test_prompt_budget_drops_examples_after_references_then_raises():
     refs = [ref(1, "short text here"), ref(2, "another short text")]
     full, _ = build_prompt(load_template("chat"), "q?", refs, few_shot=1, count_tokens=_words, budget=10_000)

@@ -153,7 +153,7 @@ class GenerateConfig:
     template: str = "auto"  # prompt template name, see webglm/generator/templates
     few_shot: int = 1
     max_new_tokens: int = 72  # two or three sentences; longer answers only add unsupported text
-    max_reference_tokens: int = 100  # each reference is cut to about this many tokens in the prompt
+    max_reference_tokens: int = 100  # each reference is cut to about this many of the model's tokens
     temperature: float = 0.0  # greedy for one candidate
     repeat_penalty: float = 1.15  # small models loop without it
     sample_temperature: float = 0.7  # used when n > 1

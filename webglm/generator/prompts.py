@@ -115,7 +115,8 @@ def build_prompt(
     """Fit the prompt into ``budget`` tokens: shorten long references, then drop the
     lowest-ranked ones, then the worked examples. At least one reference is kept."""
     refs = list(references)
-    trimmed = [(r.index, r.passage.title, _truncate_words(r.passage.text, max_ref_tokens)) for r in refs]
+    trimmed = [(r.index, r.passage.title, _truncate_tokens(r.passage.text, max_ref_tokens, count_tokens))
+               for r in refs]
     shots = few_shot
     while True:
         prompt = render(tpl, question, trimmed, shots)
@@ -135,8 +136,23 @@ def build_prompt(
 
 
 def _truncate_words(text: str, max_words: int) -> str:
-    # ~0.75 words per token for English BPE vocabularies: words are a cheap proxy here;
-    # the exact token count is enforced by build_prompt's budget loop.
     words = text.split()
-    limit = int(max_words * 0.75)
-    return text if len(words) <= limit else " ".join(words[:limit]) + " …"
+    return text if len(words) <= max_words else " ".join(words[:max_words]) + " …"
+
+
+def _truncate_tokens(text: str, max_tokens: int, count_tokens: Callable[[Prompt], int]) -> str:
+    """Cut ``text`` to about ``max_tokens`` of the backend's tokens.
+
+    Starts from ~0.75 words per token (English BPE) and then shortens by the measured
+    ratio: text in other languages, numbers and URLs can take two or three times as many
+    tokens per word, and the word rule alone would let such references double the prompt.
+    """
+    words = text.split()
+    limit = int(max_tokens * 0.75)
+    for _ in range(3):
+        cut = _truncate_words(text, limit)
+        n = count_tokens(Prompt("text", text=cut))
+        if n <= max_tokens * 1.1 or limit <= 8:
+            return cut
+        limit = max(8, int(limit * max_tokens / n))
+    return _truncate_words(text, limit) if len(words) > limit else text
