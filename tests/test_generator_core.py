@@ -178,8 +178,22 @@ def test_references_cut_by_the_backends_tokens_not_by_words():
                              count_tokens=tokens, budget=100_000, max_ref_tokens=60)
     dense_shown = [w for w in _ref_text(prompt, "Donaudampfschiff0").split() if w.startswith("Donau")]
     plain_shown = [w for w in _ref_text(prompt, "w0 ").split() if w.startswith("w")]
-    assert 10 <= len(dense_shown) <= 17  # 60 tokens at 4 a word (+10% slack), not the 45 words of the word rule
+    assert 10 <= len(dense_shown) <= 17  # ~60 tokens at 4 a word, not the word rule's 45
     assert len(plain_shown) == 45  # one token a word: the word rule (0.75 words a token) already fits
+
+
+def test_references_without_spaces_are_cut_too():
+    """Chinese or Japanese text has no spaces to count words by; it is cut by characters."""
+    han = ref(1, "北京是中华人民共和国的首都。" * 60)  # 840 characters, one "word"
+
+    def tokens(prompt) -> int:  # one token a character
+        text = prompt.text or "".join(c for _r, c in prompt.messages)
+        return len(text.replace(" ", ""))
+
+    prompt, _ = build_prompt(load_template("chat"), "q?", [han], few_shot=0,
+                             count_tokens=tokens, budget=100_000, max_ref_tokens=60)
+    shown = _ref_text(prompt, "北京")
+    assert 40 <= len(shown.rstrip(" …")) <= 66 and shown.endswith("…")
 
 
 def test_prompt_budget_drops_examples_after_references_then_raises():

@@ -135,24 +135,26 @@ def build_prompt(
                                   hint="ask a shorter question or raise generate.n_ctx")
 
 
-def _truncate_words(text: str, max_words: int) -> str:
-    words = text.split()
-    return text if len(words) <= max_words else " ".join(words[:max_words]) + " …"
-
-
 def _truncate_tokens(text: str, max_tokens: int, count_tokens: Callable[[Prompt], int]) -> str:
     """Cut ``text`` to about ``max_tokens`` of the backend's tokens.
 
     Starts from ~0.75 words per token (English BPE) and then shortens by the measured
-    ratio: text in other languages, numbers and URLs can take two or three times as many
-    tokens per word, and the word rule alone would let such references double the prompt.
+    ratio: text in other languages, numbers and URLs can take several tokens per word,
+    and scripts written without spaces (Chinese, Japanese) have no words to count at all.
     """
     words = text.split()
     limit = int(max_tokens * 0.75)
-    for _ in range(3):
-        cut = _truncate_words(text, limit)
-        n = count_tokens(Prompt("text", text=cut))
-        if n <= max_tokens * 1.1 or limit <= 8:
-            return cut
-        limit = max(8, int(limit * max_tokens / n))
-    return _truncate_words(text, limit) if len(words) > limit else text
+    body, cut = (" ".join(words[:limit]), True) if len(words) > limit else (text, False)
+    for _ in range(4):
+        shown = body + " …" if cut else body
+        n = count_tokens(Prompt("text", text=shown))
+        if n <= max_tokens * 1.1:
+            return shown
+        keep = max_tokens / n
+        words = body.split()
+        if len(words) >= 16:
+            body = " ".join(words[: max(8, int(len(words) * keep))])
+        else:  # few spaces: cut by characters
+            body = body[: max(32, int(len(body) * keep))]
+        cut = True
+    return body + " …"
