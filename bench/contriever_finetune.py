@@ -53,7 +53,7 @@ def main() -> None:
     stats = train_retriever(args.posts, args.out, loss="contrastive", batch_size=args.batch, lr=args.lr,
                             max_steps=args.steps, holdout=args.holdout, max_length=args.max_length,
                             hard_negatives=not args.no_hard_negatives,
-                            progress=lambda s, n, l: print(f"step {s}/{n} loss {l:.4f}", flush=True))
+                            progress=lambda s, n, loss: print(f"step {s}/{n} loss {loss:.4f}", flush=True))
     train_s = time.perf_counter() - t0
     untuned = None if args.skip_untuned else evaluate(site, "", args.holdout, args.max_length)
     tuned = evaluate(site, args.out, args.holdout, args.max_length)

@@ -61,7 +61,8 @@ def test_hnsw_above_threshold(tmp_path):
 
 def test_load_rejects_other_encoder_and_corrupt_files(tmp_path, cfg):
     CorpusIndex.build(corpus(), make_encoder(cfg), cfg).save(tmp_path / "idx")
-    other = make_encoder(RankConfig(encoder="hash")); other.model_id = "hash-999"
+    other = make_encoder(RankConfig(encoder="hash"))
+    other.model_id = "hash-999"
     with pytest.raises(ModelError, match="built with"):
         CorpusIndex.load(tmp_path / "idx", other)
     with pytest.raises(CorpusError):

@@ -179,7 +179,8 @@ def train_retriever(data_path: str | Path | Sequence[RetrievalExample], out_dir:
     losses = _fit(towers, rows, total, lr=lr, batch_size=batch_size, loss=loss, temperature=temperature,
                   seed=seed, progress=progress)
     step = len(losses)
-    towers.passage.eval(); towers.query.eval()
+    towers.passage.eval()
+    towers.query.eval()
     out = Path(out_dir)
     towers.save(out)
     stats = {"loss_first": losses[0], "loss_last": losses[-1], "steps": float(step),
@@ -197,7 +198,8 @@ def _fit(towers: _Towers, rows: list, total: int, *, lr: float, batch_size: int,
 
     optimizer = torch.optim.AdamW(towers.parameters(), lr=lr)
     rng, losses = random.Random(seed), []
-    towers.passage.train(); towers.query.train()
+    towers.passage.train()
+    towers.query.train()
     while len(losses) < total:
         rng.shuffle(rows)
         for start in range(0, len(rows), batch_size):
