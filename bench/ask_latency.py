@@ -108,18 +108,8 @@ def _web_setup(args, stack: contextlib.ExitStack):
     return [t["title"] for t in targets], overrides, before, [t["url"] for t in targets]
 
 
-def _parse_set(items: list[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
-
-
 def run(args, stack: contextlib.ExitStack) -> None:
+    from cli import parse_sets
     from webglm import WebGLM, load_config
 
     overrides: dict[str, object] = {"scorer.candidates": args.candidates}
@@ -130,7 +120,7 @@ def run(args, stack: contextlib.ExitStack) -> None:
         overrides.update(web_overrides)
     else:
         questions = (QUESTIONS * 3)[: args.questions]
-    overrides.update(_parse_set(args.set))
+    overrides.update(parse_sets(args.set))
     cfg = load_config(overrides=overrides)
     glm = WebGLM(cfg, corpus=None if args.web else args.corpus)
     t0 = time.perf_counter()
