@@ -107,17 +107,26 @@ def format_timings(answer) -> str:
     return "timings: " + " · ".join(parts)
 
 
+QUOTED = "extractive_fallback"
+QUOTED_NOTE = ("(Quoted from the references: no sentence the model wrote was supported by them. "
+               "--set generate.fallback=none shows the model's own answer, flagged.)")
+
+
 def format_answer(answer, *, with_text: bool = True) -> str:
     out = []
     if with_text:
         out.append(answer.text.strip())
+        if answer.candidates and answer.candidates[0].candidate.finish_reason == QUOTED:
+            out.append(QUOTED_NOTE)
     if answer.references:
         out += ["", "References:", format_references(answer)]
     if len(answer.candidates) > 1:
-        out += ["", "Candidates (best first):"]
+        out += ["", "Candidates (best first; [quoted]: the model's text was unsupported and replaced by a quote):"]
         for i, s in enumerate(answer.candidates, 1):
             text = textwrap.shorten(" ".join(s.candidate.text.split()), 160, placeholder=" …")
-            out.append(f"  {i}. total {s.total:+.3f} (reward {s.reward:+.3f}, citations {s.citation_score:.2f}) {text}")
+            mark = " [quoted]" if s.candidate.finish_reason == QUOTED else ""
+            out.append(f"  {i}. total {s.total:+.3f} (reward {s.reward:+.3f}, citations {s.citation_score:.2f}){mark} "
+                       f"{text}")
     fails = answer.trace.failures
     if fails:
         out += ["", f"{len(fails)} item(s) failed: " + "; ".join(f"{f.kind} {f.url}".strip() for f in fails[:5])

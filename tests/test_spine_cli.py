@@ -161,3 +161,22 @@ def test_stream_prints_tokens_then_checked_answer(corpus, env):
     assert res.exit_code == 0, res.output
     assert "References:" in res.stdout and "timings:" in res.stdout
     assert re.search(r"\[\d\]", res.stdout.split("References:")[0])
+
+
+def test_quoted_fallback_is_labelled_in_the_answer_and_the_candidates():
+    from cli import format_answer
+    from webglm.types import Answer, Candidate, Passage, Reference, ScoredAnswer
+
+    ref = Reference(1, Passage("p1", "Green tea leaves are steamed soon after picking.", "file:tea.md", "Tea"), 0.9)
+    quoted = Candidate("Green tea leaves are steamed soon after picking [1].", (1,),
+                       finish_reason="extractive_fallback", raw_text="Tea is a kind of coffee.")
+    written = Candidate("Green tea is steamed after picking [1].", (1,), finish_reason="stop")
+    best_quoted = Answer("How is green tea made?", quoted.text, (ref,),
+                         (ScoredAnswer(quoted, 0.5, 1.0, 1.5), ScoredAnswer(written, 0.2, 1.0, 1.2)), citations=(1,))
+    out = format_answer(best_quoted)
+    assert "Quoted from the references" in out.split("References:")[0]
+    lines = [line for line in out.splitlines() if line.lstrip().startswith(("1.", "2."))]
+    assert "[quoted]" in lines[0] and "[quoted]" not in lines[1]
+    best_written = Answer("How is green tea made?", written.text, (ref,),
+                          (ScoredAnswer(written, 0.6, 1.0, 1.6), ScoredAnswer(quoted, 0.5, 1.0, 1.5)), citations=(1,))
+    assert "Quoted from the references" not in format_answer(best_written)
