@@ -128,7 +128,7 @@ def run(args, stack: contextlib.ExitStack) -> None:
     load_total = time.perf_counter() - t0
     per_stage: dict[str, list[float]] = {}
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    cited_ok = abstained = target_referenced = target_cited = 0
+    cited_ok = abstained = quoted = target_referenced = target_cited = 0
     passages: list[int] = []
     encoded: list[int] = []
     tokens: dict[str, list[float]] = {"tokens_in": [], "tokens_out": []}
@@ -139,6 +139,7 @@ def run(args, stack: contextlib.ExitStack) -> None:
         ans = glm.answer(q)
         per_stage.setdefault("total", []).append(time.perf_counter() - t_q)
         abstained += ans.abstained
+        quoted += bool(ans.trace.counters.get("extractive_fallback"))
         if targets:  # web mode: did the question's own page make it into the references / citations?
             ref_urls = {r.index: r.passage.url for r in ans.references}
             target_referenced += targets[i] in ref_urls.values()
@@ -167,6 +168,7 @@ def run(args, stack: contextlib.ExitStack) -> None:
                        "mean": round(statistics.fmean(v), 3)} for s, v in per_stage.items()},
         "answers_with_valid_citations": cited_ok,
         "abstained": abstained,
+        "quoted_by_extractive_fallback": quoted,
         **({"own_page_in_references": target_referenced, "own_page_cited": target_cited} if targets else {}),
         "passages_per_question_p50": pct([float(n) for n in passages], 0.5) if passages else None,
         "passages_encoded_p50": pct([float(n) for n in encoded], 0.5) if encoded else None,
