@@ -112,6 +112,13 @@ QUOTED_NOTE = ("(Quoted from the references: no sentence the model wrote was sup
                "--set generate.fallback=none shows the model's own answer, flagged.)")
 
 
+def _failure(f) -> str:
+    """One failure for the summary line: the URL where there is one, else what went wrong."""
+    if f.url:
+        return f"{f.kind} {f.url}"
+    return f"{f.stage} {f.kind}: " + textwrap.shorten(f.detail, 120, placeholder=" …")
+
+
 def format_answer(answer, *, with_text: bool = True) -> str:
     out = []
     if with_text:
@@ -129,7 +136,7 @@ def format_answer(answer, *, with_text: bool = True) -> str:
                        f"{text}")
     fails = answer.trace.failures
     if fails:
-        out += ["", f"{len(fails)} item(s) failed: " + "; ".join(f"{f.kind} {f.url}".strip() for f in fails[:5])
+        out += ["", f"{len(fails)} item(s) failed: " + "; ".join(_failure(f) for f in fails[:5])
                 + (" …" if len(fails) > 5 else "")]
     out += ["", format_timings(answer)]
     return "\n".join(out)

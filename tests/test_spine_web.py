@@ -51,3 +51,44 @@ def test_ask_searxng_cites_fetched_pages(web):
     assert any(k.startswith("http_500") for k, _ in kinds)
     assert any(k.startswith("blocked") for k, _ in kinds)
     assert "fetch" in answer.trace.timings and "search" in answer.trace.timings
+
+
+def _ask_json(web_pages, *extra):
+    host = web_pages.url.split("//", 1)[1]
+    res = CliRunner().invoke(app, ["ask", "Who built the Pharos of Alexandria?", "--engine", "searxng",
+                                   "--allow-host", host, "--backend", "echo", "--set", "rank.encoder=hash",
+                                   "--json", "-q", *extra])
+    assert res.exit_code == 0, res.output
+    return answer_from_json(res.stdout)
+
+
+@pytest.fixture
+def search(monkeypatch, tmp_path):
+    monkeypatch.setenv("WEBGLM_CACHE", str(tmp_path / "cache"))
+    with PageServer() as pages, FakeSearchAPI() as api:
+        monkeypatch.setenv("SEARXNG_URL", api.url + "/searxng")
+        yield pages, api
+
+
+def test_abstention_says_the_search_failed(search):
+    pages, api = search
+    api.modes = {"searxng": "500"}
+    answer = _ask_json(pages)
+    assert answer.abstained and answer.text.startswith("The web search failed (")
+    assert "searxng" in answer.text and any(e.startswith("abstained: web search failed") for e in answer.trace.events)
+
+
+def test_abstention_says_the_search_found_nothing(search):
+    pages, api = search
+    api.modes = {"searxng": "empty"}
+    answer = _ask_json(pages)
+    assert answer.abstained and "returned no results" in answer.text
+
+
+def test_abstention_says_no_page_could_be_read(search):
+    pages, api = search
+    api.results = [{"url": pages.url + "/status/500", "title": "Broken", "snippet": "A page that fails."},
+                   {"url": pages.url + "/status/404", "title": "Gone", "snippet": "Another one."}]
+    answer = _ask_json(pages, "--set", "search.keep_snippets=false")
+    assert answer.abstained and answer.text.startswith("None of the 2 search results could be read")
+    assert {f.kind for f in answer.trace.failures} >= {"http_500", "http_404"}

@@ -37,6 +37,21 @@ ABSTAIN_TEXT = (
 MAX_QUESTION_CHARS = 2000
 
 
+def _empty_retrieval(hits: int, failures: Sequence[Failure]) -> tuple[str, str]:
+    """(answer text, trace event) when web retrieval produced no passage at all: say why,
+    rather than blaming relevance when there was nothing to judge."""
+    search_failed = [f for f in failures if f.stage == "search"]
+    if not hits and search_failed:
+        why = "; ".join(f"{f.kind}: {f.detail}" for f in search_failed[:3])[:300]
+        return (f"The web search failed ({why}), so there was nothing to answer from.",
+                f"abstained: web search failed ({why})")
+    if not hits:
+        return ("The web search returned no results for this question, so I will not answer it.",
+                "abstained: the web search returned no results")
+    return (f"None of the {hits} search results could be read, so there was nothing to answer from.",
+            f"abstained: none of the {hits} search results could be read")
+
+
 def validate_question(question: str) -> str:
     """Normalise whitespace; reject empty or absurdly long questions."""
     if not isinstance(question, str):
@@ -59,6 +74,7 @@ class _TraceBuilder:
         self.events: list[str] = []
         self.models: dict[str, str] = {}
         self.budgets: dict[str, float] = {}
+        self.abstain: tuple[str, str] | None = None  # (answer text, event) when the reason is not relevance
         self._start = time.perf_counter()
 
     def timed(self, stage: str) -> "_Timer":
@@ -244,6 +260,7 @@ class WebGLM:
             tb.budgets.update(page_timeout=self.config.fetch.page_timeout,
                               stage_budget=self.config.fetch.stage_budget)
             if not retrieval.passages:
+                tb.abstain = _empty_retrieval(len(retrieval.hits), retrieval.failures)
                 return (), True
             await asyncio.to_thread(self._load_encoder)
             tb.models["encoder"] = getattr(self.encoder, "model_id", "")
@@ -287,8 +304,9 @@ class WebGLM:
         return Answer(question, best.text, refs, tuple(scored), tb.freeze(), False, best.citations)
 
     def _abstain(self, question: str, refs: tuple[Reference, ...], tb: _TraceBuilder) -> Answer:
-        tb.events.append("abstained: no reference passed the relevance threshold")
-        return Answer(question, ABSTAIN_TEXT, refs, (), tb.freeze(), True, ())
+        text, event = tb.abstain or (ABSTAIN_TEXT, "abstained: no reference passed the relevance threshold")
+        tb.events.append(event)
+        return Answer(question, text, refs, (), tb.freeze(), True, ())
 
     async def aanswer_with_references(self, question: str, references: Sequence[Reference]) -> Answer:
         """Generate (and select) an answer from given references: no retrieval."""
