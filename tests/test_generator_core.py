@@ -347,3 +347,13 @@ def test_extractive_answer_prefers_prose_over_table_rows():
     text = extractive_answer("How many references does the ranker keep for the answer prompt?", [(1, table)],
                              max_sentences=1)
     assert "|" not in text and text.startswith("The ranker keeps")
+
+
+def test_extractive_answer_quotes_statements_not_questions():
+    ref_text = ("How good can a text-only scorer be on these dumps? Not very: the votes follow posting "
+                "order, and the earlier answer wins three times in four.")
+    text = extractive_answer("How good is the text-only scorer on the dumps?", [(1, ref_text)], max_sentences=1)
+    assert text.startswith("Not very") and "?" not in text
+    only_question = extractive_answer("How good is the scorer?", [(1, "How good is the shipped text-only scorer?")],
+                                      max_sentences=1)
+    assert only_question.startswith("How good is the shipped")  # still better than nothing

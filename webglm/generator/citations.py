@@ -251,22 +251,32 @@ def _plain(sentence: str) -> str:
 def pick_sentences(question: str, references: Sequence[tuple[int, str]], max_sentences: int = 2,
                    skip: int = 0, min_words: int = 3) -> list[tuple[int, str]]:
     """``(reference index, sentence)`` pairs sharing the most content words with the question,
-    prose before code, in reading order; ``skip`` moves down the ranking (for alternatives)."""
+    statements before questions and prose before code, in reading order; ``skip`` moves down
+    the ranking (for alternatives)."""
     q = set(content_words(question))
     scored = []
     for rank, (idx, text) in enumerate(references):
+        asked = 0  # overlap of the question sentence just before, if the reference asked one
         for pos, sent in enumerate(split_sentences(text)):
             if _INJECTION.search(sent):
+                asked = 0
                 continue  # never quote orders aimed at the model
             words = content_words(sent)
             overlap = len(q & set(words))
+            # a question the reference asks (a heading, an FAQ entry, a rhetorical opener)
+            # states nothing; the statement after it is its answer and inherits its match
+            asks = sent.rstrip(" …\"')*").endswith("?")
+            if not asks:
+                overlap, asked = max(overlap, asked), 0
+            else:
+                asked = overlap
             if overlap and len(words) >= min_words:
                 # quoted code and table rows read badly as an answer: prose first
                 code = bool(_CODE.search(sent) or _TABLE_ROW.search(sent))
-                scored.append((code, -overlap, rank, pos, idx, _plain(strip_citations(sent)).rstrip(" …")))
+                scored.append((asks, code, -overlap, rank, pos, idx, _plain(strip_citations(sent)).rstrip(" …")))
     scored.sort()
     picked = scored[skip:skip + max_sentences] or scored[:max_sentences]
-    return [(idx, sent) for *_k, idx, sent in sorted(picked, key=lambda x: (x[2], x[3]))]
+    return [(idx, sent) for *_k, idx, sent in sorted(picked, key=lambda x: (x[3], x[4]))]
 
 
 def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_sentences: int = 2,
