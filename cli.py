@@ -27,6 +27,7 @@ import typer  # noqa: E402
 
 from webglm.config import WebGLMConfig, load_config  # noqa: E402
 from webglm.errors import ConfigError, InputError, WebGLMError  # noqa: E402
+from webglm.types import EXTRACTIVE_FALLBACK  # noqa: E402
 
 app = typer.Typer(
     help="webglm: web-enhanced question answering with cited answers.",
@@ -107,7 +108,6 @@ def format_timings(answer) -> str:
     return "timings: " + " · ".join(parts)
 
 
-QUOTED = "extractive_fallback"
 QUOTED_NOTE = ("(Quoted from the references: no sentence the model wrote was supported by them. "
                "--set generate.fallback=none shows the model's own answer, flagged.)")
 
@@ -123,7 +123,7 @@ def format_answer(answer, *, with_text: bool = True) -> str:
     out = []
     if with_text:
         out.append(answer.text.strip())
-        if answer.candidates and answer.candidates[0].candidate.finish_reason == QUOTED:
+        if answer.candidates and answer.candidates[0].candidate.finish_reason == EXTRACTIVE_FALLBACK:
             out.append(QUOTED_NOTE)
     if answer.references:
         out += ["", "References:", format_references(answer)]
@@ -131,7 +131,7 @@ def format_answer(answer, *, with_text: bool = True) -> str:
         out += ["", "Candidates (best first; [quoted]: the model's text was unsupported and replaced by a quote):"]
         for i, s in enumerate(answer.candidates, 1):
             text = textwrap.shorten(" ".join(s.candidate.text.split()), 160, placeholder=" …")
-            mark = " [quoted]" if s.candidate.finish_reason == QUOTED else ""
+            mark = " [quoted]" if s.candidate.finish_reason == EXTRACTIVE_FALLBACK else ""
             out.append(f"  {i}. total {s.total:+.3f} (reward {s.reward:+.3f}, citations {s.citation_score:.2f}){mark} "
                        f"{text}")
     fails = answer.trace.failures

@@ -17,6 +17,7 @@ from typing import AsyncIterator, Callable, Sequence
 from .config import WebGLMConfig
 from .errors import ConfigError, InputError
 from .types import (
+    EXTRACTIVE_FALLBACK,
     Answer,
     Candidate,
     CandidateDone,
@@ -297,7 +298,7 @@ class WebGLM:
         if best.citation_recall is not None:
             tb.counters["citation_recall"] = best.citation_recall
         tb.counters["flagged_sentences"] = float(sum(1 for s in best.support if s.flagged))
-        if best.finish_reason == "extractive_fallback":
+        if best.finish_reason == EXTRACTIVE_FALLBACK:
             tb.counters["extractive_fallback"] = 1.0
             tb.events.append("fallback: no sentence of the generated answer was supported by a reference; "
                              "answered with the best-supported reference sentences")

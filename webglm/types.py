@@ -75,6 +75,10 @@ class SentenceSupport:
     flagged: bool  # True when no reference supports the sentence
 
 
+# Candidate.finish_reason when the model's text was unsupported and replaced by quoted reference sentences
+EXTRACTIVE_FALLBACK = "extractive_fallback"
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """One generated answer. ``citations`` are the distinct valid reference indices."""

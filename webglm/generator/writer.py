@@ -8,7 +8,7 @@ from typing import AsyncIterator, Sequence
 
 from ..config import GenerateConfig
 from ..errors import GenerationError
-from ..types import Candidate, CandidateDone, Reference, TokenEvent
+from ..types import EXTRACTIVE_FALLBACK, Candidate, CandidateDone, Reference, TokenEvent
 from .backends import Backend, Completion, SamplingParams
 from .citations import check_citations, clean_citations, dedupe_sentences, drop_unfinished, extractive_answer, strip_think
 from .prompts import Prompt, build_prompt, load_template, prose
@@ -65,7 +65,7 @@ class AnswerWriter:
         if self.gen.fallback == "extractive" and not any(s.supported_by for s in check.support):
             texts = [(r.index, prose(r.passage.text, r.passage.title)) for r in references]
             check = self._check(extractive_answer(question, texts), refs)
-            reason = "extractive_fallback"
+            reason = EXTRACTIVE_FALLBACK
         return Candidate(check.text, check.citations, completion.logprob, completion.tokens_in,
                          completion.tokens_out, reason, completion.text, check.support,
                          check.precision, check.recall)
