@@ -89,14 +89,30 @@ def build_config(config_file: Optional[Path], sets: list[str] | None, **flags: A
 # --- formatting ----------------------------------------------------------------
 
 
+def _quotes(answer) -> dict[int, list[str]]:
+    """Reference index -> the checked evidence quotes the answer's sentences rest on."""
+    out: dict[int, list[str]] = {}
+    for s in getattr(answer, "support", ()) or ():
+        for ev in s.evidence:
+            if ev.reference not in s.cited:
+                continue  # support for a citation the answer does not carry
+            quote = textwrap.shorten(" ".join(ev.quote.split()), 200, placeholder=" …")
+            line = f'quote: "{quote}" (chars {ev.start}-{ev.end}, support {ev.probability:.2f})'
+            if line not in out.setdefault(ev.reference, []):
+                out[ev.reference].append(line)
+    return out
+
+
 def format_references(answer) -> str:
     lines = []
+    quotes = _quotes(answer)
     for ref in answer.references:
         p = ref.passage
         title = p.title or p.url
         lines.append(f"[{ref.index}] {title}  <{p.url}>")
         snippet = " ".join(p.text.split())
         lines.append(textwrap.indent(textwrap.shorten(snippet, 220, placeholder=" …"), "    "))
+        lines += [f"    {q}" for q in quotes.get(ref.index, ())]
     return "\n".join(lines)
 
 
@@ -276,7 +292,11 @@ def index_info(path: Path = typer.Argument(..., help="An index directory.")) -> 
 def eval_(
     dataset: Path = typer.Argument(..., help="Dataset file (jsonl/json/Posts.xml/txt)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: results.jsonl, report.md, report.json."),
-    fmt: str = typer.Option("auto", "--format", help="auto, nq-open, webquestions, webglm-qa, webgpt, eli5, stackexchange, jsonl, hf."),
+    fmt: str = typer.Option("auto", "--format", help="auto, nq-open, nq-oracle, webquestions, webglm-qa, webgpt, eli5, "
+                            "stackexchange, jsonl, hf."),
+    given_passages: bool = typer.Option(False, "--given-passages",
+                                        help="nq-oracle: hand each question its own passages (no retrieval)."),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip the first N examples (with --limit: a slice)."),
     corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Answer from a local corpus instead of the web."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Record/replay cache file (sqlite)."),
     record: bool = typer.Option(False, "--record", help="Store search results and pages in --cache."),
@@ -312,8 +332,24 @@ def eval_(
                           cache=cache, record=record, replay=replay, snapshot=snapshot, answerer=answerer,
                           use_references=use_references, concurrency=concurrency, limit=limit,
                           retry_failed=retry_failed, timeout_s=timeout, skip_bad_rows=skip_bad_rows,
-                          fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None)
+                          fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None,
+                          given_passages=given_passages, offset=offset)
     typer.echo(summary_line(report))
+
+
+@app.command("eval-attribution")
+@handle_errors
+def eval_attribution(
+    files: list[Path] = typer.Argument(..., help="ExpertQA jsonl files (e.g. expertqa_rand_test.jsonl)."),
+    fmt: str = typer.Option("expertqa", "--format", help="expertqa."),
+    config_file: Optional[Path] = typer.Option(None, "--config"),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help="e.g. --set citation.method=rouge1"),
+) -> None:
+    """Score every claim against its cited passages with the support check; compare with experts."""
+    from webglm.eval.attribution import attribution_command
+
+    result = attribution_command(files, fmt=fmt, config=build_config(config_file, sets))
+    typer.echo(json.dumps(result, indent=2, sort_keys=True))
 
 
 @app.command("export-corpus")

@@ -5,6 +5,7 @@ Importing ``webglm`` is cheap: models and torch load on first use.
 
 from .config import (
     ChunkConfig,
+    CitationConfig,
     FetchConfig,
     GenerateConfig,
     RankConfig,
@@ -29,6 +30,7 @@ from .errors import (
 from .types import (
     Answer,
     Candidate,
+    Evidence,
     Failure,
     Page,
     Passage,
@@ -48,10 +50,10 @@ __version__ = "0.1.0"
 __all__ = [
     "WebGLM",
     "WebGLMConfig", "SearchConfig", "FetchConfig", "ChunkConfig", "RankConfig", "GenerateConfig",
-    "ScorerConfig", "load_config",
+    "CitationConfig", "ScorerConfig", "load_config",
     "WebGLMError", "ConfigError", "InputError", "CorpusError", "ModelError", "SearchError", "FetchError",
     "BlockedURLError", "GenerationError", "ScorerError", "EvalError",
-    "Answer", "Candidate", "Failure", "Page", "Passage", "Reference", "Retrieval", "ScoredAnswer",
+    "Answer", "Candidate", "Evidence", "Failure", "Page", "Passage", "Reference", "Retrieval", "ScoredAnswer",
     "SearchHit", "Trace", "to_dict", "from_dict", "to_json", "answer_from_json",
 ]
 

@@ -185,6 +185,23 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CitationConfig:
+    """How a cited reference is judged to support an answer sentence (docs/generation.md)."""
+
+    # "support": the learned check (calibrated probability, quoted span; benchmarks on ExpertQA)
+    # "rouge1": WebGLM's rule (generate.citation_threshold / generate.cited_bonus)
+    method: str = "support"
+    model: str = ""  # support model file; empty = the one shipped in webglm/data
+    threshold: float = 0.0  # probability a citation needs; 0 = the model file's own threshold
+    dense: bool = True  # add the encoder's sentence similarity (the already-loaded MiniLM)
+
+    def __post_init__(self) -> None:
+        _check(self.method in ("support", "rouge1"), "citation",
+               f"unknown method {self.method!r} (use support or rouge1)")
+        _check(0.0 <= self.threshold < 1.0, "citation", "threshold must be in [0, 1)")
+
+
+@dataclass(frozen=True, slots=True)
 class ScorerConfig:
     """Best-of-n selection with the preference reward model."""
 
@@ -211,6 +228,7 @@ class WebGLMConfig:
     chunk: ChunkConfig = field(default_factory=ChunkConfig)
     rank: RankConfig = field(default_factory=RankConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    citation: CitationConfig = field(default_factory=CitationConfig)
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
     cache_dir: str = ""  # empty = $WEBGLM_CACHE or ~/.cache/webglm
 

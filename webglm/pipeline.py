@@ -175,8 +175,11 @@ class WebGLM:
         if self._writer is None:
             from .generator import AnswerWriter, make_backend
 
+            from .generator.support import make_support
+
             backend = self._backend if self._backend is not None else make_backend(self.config.generate)
-            self._writer = AnswerWriter(backend, self.config.generate)
+            support = make_support(self.config.citation, self.config.generate, self.encoder)
+            self._writer = AnswerWriter(backend, self.config.generate, support, self.encoder)
         return self._writer
 
     def _load_writer(self) -> None:
@@ -302,7 +305,9 @@ class WebGLM:
             tb.counters["extractive_fallback"] = 1.0
             tb.events.append("fallback: no sentence of the generated answer was supported by a reference; "
                              "answered with the best-supported reference sentences")
-        return Answer(question, best.text, refs, tuple(scored), tb.freeze(), False, best.citations)
+        if best.support_probability is not None:
+            tb.counters["support_probability"] = best.support_probability
+        return Answer(question, best.text, refs, tuple(scored), tb.freeze(), False, best.citations, best.support)
 
     def _abstain(self, question: str, refs: tuple[Reference, ...], tb: _TraceBuilder) -> Answer:
         text, event = tb.abstain or (ABSTAIN_TEXT, "abstained: no reference passed the relevance threshold")

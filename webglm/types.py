@@ -66,13 +66,37 @@ class Reference:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """The span of a reference that supports an answer sentence, as an exact quote.
+
+    ``start``/``end`` index the reference passage's text (``quote == passage.text[start:end]``);
+    ``page_start``/``page_end`` index the text of the page or document the passage was cut
+    from, or are -1 where the passage's whitespace was re-spaced and the page offsets are
+    not exact (:func:`webglm.evidence.locate_in_page` finds them given the page text).
+    ``probability`` is the support check's probability that the span supports the sentence.
+    """
+
+    reference: int
+    quote: str
+    start: int
+    end: int
+    probability: float
+    page_start: int = -1
+    page_end: int = -1
+
+
+@dataclass(frozen=True, slots=True)
 class SentenceSupport:
-    """Citation check of one answer sentence against the references."""
+    """Citation check of one answer sentence against the references. ``evidence`` holds the
+    quoted span of each supporting reference (best first); ``probability`` is the best
+    support probability of any reference (None where the check does not give one)."""
 
     sentence: str
     cited: tuple[int, ...]
     supported_by: tuple[int, ...]
     flagged: bool  # True when no reference supports the sentence
+    evidence: tuple[Evidence, ...] = ()
+    probability: float | None = None
 
 
 # Candidate.finish_reason when the model's text was unsupported and replaced by quoted reference sentences
@@ -93,6 +117,9 @@ class Candidate:
     support: tuple[SentenceSupport, ...] = ()
     citation_precision: float | None = None
     citation_recall: float | None = None
+    # mean over claim sentences of the best support probability (0 for an unsupported one);
+    # None when the citation check gives no probabilities (citation.method=rouge1)
+    support_probability: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +166,8 @@ class Answer:
     trace: Trace = field(default_factory=Trace)
     abstained: bool = False
     citations: tuple[int, ...] = ()
+    # per answer sentence: which references support it, with the quoted evidence
+    support: tuple[SentenceSupport, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

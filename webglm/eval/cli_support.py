@@ -39,18 +39,29 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
                  skip_bad_rows: bool = False, fields: Mapping[str, str] | None = None,
                  progress: bool = True, resamples: int = 1000, seed: int = 0,
                  dataset_options: Mapping[str, Any] | None = None,
-                 pipeline_kwargs: Mapping[str, Any] | None = None) -> Report:
+                 pipeline_kwargs: Mapping[str, Any] | None = None, given_passages: bool = False,
+                 offset: int = 0) -> Report:
     """Run ``webglm eval``: load the dataset, build the answerer, run (resuming) and report.
 
     ``config`` is a :class:`webglm.WebGLMConfig` (None: defaults). ``answerer="extractive"``
     uses the model-free baseline (needs given references). ``fields`` maps ``question``,
     ``answers``, ``id``, ``references`` (and ``kind``) for the generic jsonl format.
     ``pipeline_kwargs`` go to ``WebGLM`` (e.g. an ``encoder`` or ``engine`` to inject).
+    ``nq-oracle`` data is answered from a corpus of all its passages (built once, cached),
+    or with ``given_passages`` from each question's own passages.
     """
     if answerer not in ANSWERERS:
         raise EvalError(f"unknown answerer {answerer!r}", hint=f"use one of {', '.join(ANSWERERS)}")
     ds = load_dataset(dataset, fmt, fields=Fields(**fields) if fields else None, skip_bad_rows=skip_bad_rows,
-                      limit=limit, **dict(dataset_options or {}))
+                      limit=limit, offset=offset, **dict(dataset_options or {}))
+    pipeline_kwargs = dict(pipeline_kwargs or {})
+    if given_passages and ds.fmt != "nq-oracle":
+        raise EvalError("--given-passages is for --format nq-oracle",
+                        hint="for other data with references use --use-references always")
+    if ds.fmt == "nq-oracle" and answerer == "pipeline":
+        use_references = "always" if given_passages else "never"
+        if not given_passages:
+            corpus = _oracle_corpus(dataset, config, pipeline_kwargs, skip_bad_rows, progress)
     options = RunOptions(concurrency=concurrency, retry_failed=retry_failed, timeout_s=timeout_s,
                          progress=progress, resamples=resamples, seed=seed)
     if answerer == "extractive":
@@ -62,7 +73,7 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
     def factory():
         from ..pipeline import WebGLM
 
-        return WebGLM(config, corpus=corpus, page_store=store, replay=replay, **dict(pipeline_kwargs or {}))
+        return WebGLM(config, corpus=corpus, page_store=store, replay=replay, **pipeline_kwargs)
 
     try:
         return run_eval(ds, out_dir=out_dir, pipeline_factory=factory, use_references=use_references,
@@ -70,6 +81,25 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
     finally:
         if store is not None:
             store.close()
+
+
+def _oracle_corpus(dataset: str | Path, config: Any, pipeline_kwargs: dict, skip_bad_rows: bool,
+                   progress: bool) -> Path:
+    """Index every passage of the whole file (not only the evaluated slice); the encoder is
+    shared with the pipeline through ``pipeline_kwargs`` so it loads once."""
+    import sys
+
+    from ..config import WebGLMConfig
+    from .nq_oracle import build_oracle_corpus
+
+    config = config or WebGLMConfig()
+    if "encoder" not in pipeline_kwargs:
+        from ..contriever import make_encoder
+
+        pipeline_kwargs["encoder"] = make_encoder(config.rank)
+    full = load_dataset(dataset, "nq-oracle", skip_bad_rows=skip_bad_rows)
+    say = (lambda msg: print(f"webglm: {msg}", file=sys.stderr)) if progress else None
+    return build_oracle_corpus(full, pipeline_kwargs["encoder"], config, progress=say)
 
 
 def summary_line(report: Report) -> str:

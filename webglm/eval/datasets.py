@@ -4,7 +4,8 @@ Formats (``fmt=``): ``nq-open`` (jsonl ``question`` + ``answer`` list, also the 
 400-question subsets), ``webquestions`` (json array of ``qText``/``answers``), ``webglm-qa``
 (``question``, cited ``answer``, ``references`` strings), ``webgpt`` (WebGPT comparisons),
 ``eli5`` (one question per line, or jsonl with ``title``/``selftext``/``answers``),
-``stackexchange`` (a ``Posts.xml`` dump), ``jsonl`` (generic, field names configurable) and
+``stackexchange`` (a ``Posts.xml`` dump), ``nq-oracle`` (NQ-open with gold passages in ``ctxs``,
+``.jsonl`` or ``.jsonl.gz``: :mod:`webglm.eval.nq_oracle`), ``jsonl`` (generic, field names configurable) and
 ``hf`` (a Hugging Face ``datasets`` folder saved with ``save_to_disk``, only if ``datasets``
 is installed; nothing is ever downloaded). ``auto`` picks one from the name and first row.
 
@@ -27,7 +28,8 @@ from ..errors import EvalError
 from ..types import Failure, Passage, Reference
 
 AnswerKind = Literal["short", "long", "none"]
-FORMATS = ("auto", "nq-open", "webquestions", "webglm-qa", "webgpt", "eli5", "stackexchange", "jsonl", "hf")
+FORMATS = ("auto", "nq-open", "nq-oracle", "webquestions", "webglm-qa", "webgpt", "eli5", "stackexchange", "jsonl",
+           "hf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +327,8 @@ def detect_format(path: Path) -> str:
         return "eli5"
     if path.suffix == ".json":
         return "webquestions"
+    if path.suffix == ".gz":
+        return "nq-oracle"
     with path.open("r", encoding="utf-8-sig") as fh:
         first = next((line for line in fh if line.strip()), "")
     try:
@@ -335,6 +339,8 @@ def detect_format(path: Path) -> str:
     keys = set(row) if isinstance(row, Mapping) else set()
     if {"answer_0", "answer_1"} <= keys:
         return "webgpt"
+    if "ctxs" in keys and "question" in keys:
+        return "nq-oracle"
     if "references" in keys and "answer" in keys:
         return "webglm-qa"
     if "question" in keys and "answer" in keys:
@@ -349,8 +355,9 @@ def detect_format(path: Path) -> str:
 
 def load_dataset(path: str | Path, fmt: str = "auto", *, fields: Fields | None = None,
                  skip_bad_rows: bool = False, limit: int | None = None, split: str = "test",
-                 **se_options: Any) -> Dataset:
-    """Load an evaluation dataset from a local file. ``limit`` keeps the first N examples.
+                 offset: int = 0, **se_options: Any) -> Dataset:
+    """Load an evaluation dataset from a local file. ``offset`` skips the first examples and
+    ``limit`` keeps the next N (a fixed tuning part and a held-out part of one file).
     ``se_options`` go to :func:`webglm.eval.stackexchange.load_stackexchange`."""
     p = Path(path)
     if not p.exists():
@@ -360,6 +367,10 @@ def load_dataset(path: str | Path, fmt: str = "auto", *, fields: Fields | None =
     fmt = detect_format(p) if fmt == "auto" else fmt
     if fmt == "nq-open":
         ds = _load_jsonl_with(p, fmt, "short", _nq_row, skip_bad_rows)
+    elif fmt == "nq-oracle":
+        from .nq_oracle import load_nq_oracle
+
+        ds = load_nq_oracle(p, skip_bad_rows=skip_bad_rows)
     elif fmt == "webquestions":
         ds = _load_webquestions(p, skip_bad_rows) if p.suffix == ".json" else \
             _load_jsonl_with(p, fmt, "short", _webq_row, skip_bad_rows)
@@ -378,6 +389,7 @@ def load_dataset(path: str | Path, fmt: str = "auto", *, fields: Fields | None =
     else:
         f = fields or Fields()
         ds = _load_jsonl_with(p, "jsonl", f.kind, lambda row: _generic_row(row, f), skip_bad_rows)
-    if limit is not None:
-        ds = Dataset(ds.name, ds.fmt, ds.kind, ds.examples[: max(limit, 0)], ds.skipped, ds.source)
+    if limit is not None or offset:
+        end = None if limit is None else offset + max(limit, 0)
+        ds = Dataset(ds.name, ds.fmt, ds.kind, ds.examples[max(offset, 0):end], ds.skipped, ds.source)
     return ds

@@ -7,6 +7,7 @@ Short answers
     any gold answer string occurs in the long answer as a raw substring. It is **case
     sensitive** and does no normalisation: ``"Babur"`` does not match ``"babur"``, and
     ``"5"`` matches ``"1995"``. Use it only to compare with the paper's numbers.
+    ``best_subspan_em`` is the metric of the NQ-open oracle release (normalised substring).
     ``contains`` is the robust version: SQuAD normalisation (lower case, punctuation and
     articles dropped, whitespace collapsed) and whole-token containment. ``exact_match``
     and ``token_f1`` are the SQuAD definitions, maximised over gold answers.
@@ -54,6 +55,13 @@ def contains(prediction: str, golds: Sequence[str]) -> float:
     """1.0 if a normalised gold answer occurs in the normalised prediction as whole tokens."""
     pred = f" {normalize_answer(prediction)} "
     return 1.0 if any((g := normalize_answer(gold)) and f" {g} " in pred for gold in golds) else 0.0
+
+
+def best_subspan_em(prediction: str, golds: Sequence[str]) -> float:
+    """The lost-in-the-middle metric: 1.0 if a normalised gold answer is a substring of the
+    normalised prediction (characters, not whole tokens: "5" matches "1995")."""
+    pred = normalize_answer(prediction)
+    return 1.0 if any((g := normalize_answer(gold)) and g in pred for gold in golds) else 0.0
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:

@@ -26,7 +26,7 @@ from . import metrics as M
 
 PRIMARY = {"short": "webglm_accuracy", "long": "rouge_l", "none": "answered"}
 _ANSWER_METRICS = {
-    "short": (("webglm_accuracy", M.webglm_match), ("contains", M.contains),
+    "short": (("webglm_accuracy", M.webglm_match), ("contains", M.contains), ("best_subspan_em", M.best_subspan_em),
               ("exact_match", M.exact_match), ("token_f1", M.token_f1)),
     "long": (("rouge_l", M.rouge_l), ("token_f1", M.token_f1)),
     "none": (),
@@ -99,6 +99,11 @@ def score_row(row: Mapping[str, Any], kind: str) -> dict[str, float]:
         for key in ("citation_precision", "citation_recall"):
             if isinstance(counters.get(key), (int, float)) and not math.isnan(counters[key]):
                 out[key] = float(counters[key])
+        # answers the model wrote, as opposed to quotes of the extractive fallback
+        out["model_written"] = 0.0 if counters.get("extractive_fallback") else 1.0
+        if row.get("gold_passages"):
+            top = [r.get("id") for r in (row.get("references") or [])[:5]]
+            out["hit_at_5"] = 1.0 if set(top) & set(row["gold_passages"]) else 0.0
         if row.get("gold_citations") is not None:
             out["gold_citation_f1"] = M.set_f1(M.citation_numbers(pred), row["gold_citations"])
     return out

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
-from ..types import SentenceSupport
+from ..types import Evidence, SentenceSupport
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:[-–,]|and)\s*\d+)*)\s*\]")
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
@@ -157,6 +157,7 @@ class CitationCheck:
     support: tuple[SentenceSupport, ...]
     precision: float | None  # share of the model's own valid citations that the check supports
     recall: float | None  # share of supportable sentences that carry a supporting citation
+    probability: float | None = None  # mean best support probability over claim sentences
 
 
 def _place(sentence: str, cites: Sequence[int]) -> str:
@@ -169,6 +170,30 @@ def _place(sentence: str, cites: Sequence[int]) -> str:
     return f"{body[:m.start()]} {marks}{m.group(1)}" if m else f"{body} {marks}"
 
 
+Scores = dict[int, list[tuple[float, int, int]]]  # reference -> per sentence (score, span start, end)
+
+
+def _scores(sentences: Sequence[str], references: dict[int, str], support: Any) -> Scores:
+    """Score of every sentence against every reference (one batch per reference)."""
+    if support is None:  # WebGLM's rule on the whole passage, no span
+        return {i: [(rouge1_precision(s, ref), 0, 0) for s in sentences] for i, ref in references.items()}
+    return {i: [(r.probability, r.start, r.end) for r in support.score(list(sentences), ref)] if sentences else []
+            for i, ref in references.items()}
+
+
+def _evidence(ok: Sequence[int], k: int, scores: Scores, references: dict[int, str],
+              page_offsets: Mapping[int, int]) -> tuple[Evidence, ...]:
+    out = []
+    for i in ok:
+        prob, a, b = scores[i][k]
+        if b <= a:
+            continue
+        base = page_offsets.get(i, -1)
+        out.append(Evidence(i, references[i][a:b], a, b, round(prob, 4),
+                            base + a if base >= 0 else -1, base + b if base >= 0 else -1))
+    return tuple(out)
+
+
 def check_citations(
     text: str,
     references: dict[int, str],
@@ -177,38 +202,56 @@ def check_citations(
     bonus: float = 0.3,
     correct: bool = True,
     max_per_sentence: int = 3,
+    support: Any = None,
+    page_offsets: Mapping[int, int] | None = None,
 ) -> CitationCheck:
     """Check (and with ``correct``, re-attach) the citations of ``text``.
 
-    ``references`` maps reference index -> passage text. A citation is
-    *supported* when ROUGE-1 precision plus the cited bonus reaches ``threshold``.
+    ``references`` maps reference index -> passage text. Without ``support`` a citation is
+    *supported* when ROUGE-1 precision plus the cited bonus reaches ``threshold`` (WebGLM).
+    ``support`` is a support model (:mod:`webglm.generator.support`): its ``score`` gives
+    probabilities and quoted spans, and its own ``threshold``/``bonus`` apply instead.
+    ``page_offsets`` maps a reference to where its text starts in its page, for the evidence.
     """
-    support: list[SentenceSupport] = []
+    if support is not None:
+        threshold, bonus = support.threshold, getattr(support, "bonus", 0.0)
+    lines = text.splitlines() or [text]
+    per_line = [split_sentences(line) for line in lines]
+    flat = [s for sents in per_line for s in sents]
+    scores = _scores(flat, references, support)
+    support_rows: list[SentenceSupport] = []
     out_lines: list[str] = []
     own_total = own_ok = supportable = covered = 0
-    for line in text.splitlines() or [text]:
+    probs: list[float] = []
+    for sentences in per_line:
         rebuilt = []
-        for sentence in split_sentences(line):
+        for sentence in sentences:
+            k = len(support_rows)
             cited = tuple(dict.fromkeys(i for i in find_citations(sentence) if i in references))
-            scores = {i: rouge1_precision(sentence, ref) for i, ref in references.items()}
             # fragments ("Here's how:", "```python") carry no claim: nothing supports them, none is flagged
             too_short = len(set(content_words(sentence))) < 2
             ok = [] if too_short else sorted(
-                (i for i, s in scores.items() if s + (bonus if i in cited else 0.0) >= threshold),
-                key=lambda i: -scores[i])
+                (i for i in references if scores[i][k][0] + (bonus if i in cited else 0.0) >= threshold),
+                key=lambda i: -scores[i][k][0])
             own_total += len(cited)
             own_ok += sum(1 for i in cited if i in ok)
             keep = tuple(ok[:max_per_sentence]) if correct else cited
+            best = max((scores[i][k][0] for i in references), default=0.0)
+            if not too_short:
+                probs.append(best if ok else 0.0)
             if ok and not too_short:
                 supportable += 1
                 covered += bool(set(keep) & set(ok))
-            support.append(SentenceSupport(strip_citations(sentence), keep, tuple(ok), not ok and not too_short))
+            evidence = _evidence(ok[:max_per_sentence], k, scores, references, page_offsets or {})
+            support_rows.append(SentenceSupport(strip_citations(sentence), keep, tuple(ok), not ok and not too_short,
+                                                evidence, round(best, 4) if support is not None else None))
             rebuilt.append(_place(sentence, keep))
         out_lines.append(" ".join(rebuilt))
     final = "\n".join(out_lines).strip()
     cites = tuple(dict.fromkeys(find_citations(final)))
-    return CitationCheck(final, cites, tuple(support), own_ok / own_total if own_total else None,
-                         covered / supportable if supportable else None)
+    mean_prob = sum(probs) / len(probs) if probs and support is not None else None
+    return CitationCheck(final, cites, tuple(support_rows), own_ok / own_total if own_total else None,
+                         covered / supportable if supportable else None, mean_prob)
 
 
 def dedupe_sentences(text: str, threshold: float = 0.8) -> str:

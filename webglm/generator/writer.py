@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Sequence
 
 from ..config import GenerateConfig
 from ..errors import GenerationError
 from ..types import EXTRACTIVE_FALLBACK, Candidate, CandidateDone, Reference, TokenEvent
 from .backends import Backend, Completion, SamplingParams
-from .citations import check_citations, clean_citations, dedupe_sentences, drop_unfinished, extractive_answer, strip_think
+from .citations import check_citations, clean_citations, dedupe_sentences, drop_unfinished, strip_think
+from .extractive import extractive_answer
 from .prompts import Prompt, build_prompt, load_template, prose
 
 CONTEXT_MARGIN = 16  # tokens kept free for template tokens the count may miss
@@ -24,9 +25,14 @@ class AnswerWriter:
     checked and corrected against the references, WebGLM style.
     """
 
-    def __init__(self, backend: Backend, gen: GenerateConfig | None = None):
+    def __init__(self, backend: Backend, gen: GenerateConfig | None = None, support: Any = None,
+                 encoder: Any = None):
         self.backend = backend
         self.gen = gen or GenerateConfig()
+        # the support check (webglm.generator.support); None keeps WebGLM's ROUGE-1 rule
+        self.support = support
+        # the ranking encoder: the extractive fallback picks sentences by similarity with it
+        self.encoder = encoder
         name = self.gen.template if self.gen.template != "auto" else backend.default_template
         self.template = load_template(name)
 
@@ -57,22 +63,24 @@ class AnswerWriter:
         """Clean and citation-check one raw completion (falling back to an extractive
         answer when no sentence is supported, if ``generate.fallback`` says so)."""
         refs = {r.index: r.passage.text for r in references}
+        offsets = {r.index: r.passage.start for r in references if r.passage.end - r.passage.start == len(r.passage.text)}
         text = dedupe_sentences(clean_citations(strip_think(completion.text), set(refs)))
         if completion.finish_reason == "length":
             text = drop_unfinished(text)
-        check = self._check(text, refs)
+        check = self._check(text, refs, offsets)
         reason = completion.finish_reason
         if self.gen.fallback == "extractive" and not any(s.supported_by for s in check.support):
             texts = [(r.index, prose(r.passage.text, r.passage.title)) for r in references]
-            check = self._check(extractive_answer(question, texts), refs)
+            check = self._check(extractive_answer(question, texts, self.encoder), refs, offsets)
             reason = EXTRACTIVE_FALLBACK
         return Candidate(check.text, check.citations, completion.logprob, completion.tokens_in,
                          completion.tokens_out, reason, completion.text, check.support,
-                         check.precision, check.recall)
+                         check.precision, check.recall, check.probability)
 
-    def _check(self, text: str, refs: dict[int, str]):
+    def _check(self, text: str, refs: dict[int, str], offsets: dict[int, int]):
         return check_citations(text, refs, threshold=self.gen.citation_threshold,
-                               bonus=self.gen.cited_bonus, correct=self.gen.correct_citations)
+                               bonus=self.gen.cited_bonus, correct=self.gen.correct_citations,
+                               support=self.support, page_offsets=offsets)
 
     def write(self, question: str, references: Sequence[Reference], n: int = 1) -> list[Candidate]:
         """Generate ``n`` candidates (greedy for one, top-p sampling for several)."""
