@@ -6,7 +6,7 @@ benchmarks"): a sentence scores by its dense similarity to the question (the enc
 pipeline already loaded), a cue for the answer type the question asks for (a year for
 "when", a number for "how many", a name for "who"), the share of the question's content
 words it shares, and the rank of its reference. Without an encoder the word-overlap picker
-of :func:`webglm.generator.citations.pick_sentences` is used.
+of :func:`webglm.generator.citations.extractive_answer` is used.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .citations import _CODE, _INJECTION, _TABLE_ROW, _plain, content_words, pick_sentences, split_sentences, \
-    strip_citations
+from ..text import detect_language, join_sentences
+from .citations import _CODE, _INJECTION, _TABLE_ROW, _cite, _plain, content_words, split_sentences, strip_citations
+from .citations import extractive_answer as word_overlap_answer
 
 _YEAR = re.compile(r"\b(?:1\d{3}|20\d{2})s?\b")
 _MONTH = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|"
@@ -70,7 +71,7 @@ def _candidates(references: Sequence[tuple[int, str]]) -> list[tuple[int, int, i
     for rank, (idx, text) in enumerate(references):
         for pos, sent in enumerate(split_sentences(text)):
             plain = _plain(strip_citations(sent)).rstrip(" …")
-            if (_INJECTION.search(sent) or plain.endswith("?") or len(content_words(plain)) < 3
+            if (_INJECTION.search(sent) or plain.endswith(("?", "\uff1f")) or len(content_words(plain)) < 3
                     or _CODE.search(sent) or _TABLE_ROW.search(sent)):
                 continue
             out.append((rank, pos, idx, plain))
@@ -101,11 +102,14 @@ def pick_dense(question: str, references: Sequence[tuple[int, str]], encoder: An
 
 def extractive_answer(question: str, references: Sequence[tuple[int, str]], encoder: Any = None,
                       weights: PickWeights = PickWeights(), skip: int = 0) -> str:
-    """Quote the best reference sentences, each cited ``[n]``."""
-    if encoder is not None:
-        picked = pick_dense(question, references, encoder, weights, skip)
-    else:
-        picked = pick_sentences(question, references, weights.sentences, skip)
+    """Quote the best reference sentences, each cited ``[n]``; references in the question's
+    language first (as :func:`webglm.generator.citations.extractive_answer`, which is used
+    without an encoder or when nothing here is quotable)."""
+    if encoder is None:
+        return word_overlap_answer(question, references, weights.sentences, skip)
+    lang = detect_language(question)
+    same = [(i, t) for i, t in references if detect_language(t, default=lang) == lang]
+    picked = pick_dense(question, same or references, encoder, weights, skip)
     if not picked:
-        return "The references do not answer this question."
-    return " ".join(f"{sent.rstrip('.!?')} [{idx}]." for idx, sent in picked)
+        return word_overlap_answer(question, references, weights.sentences, skip)
+    return join_sentences([_cite(sent, idx) for idx, sent in picked])

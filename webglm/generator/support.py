@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..text import sentence_spans
 from .citations import content_words, strip_citations
 
 FEATURES = ("rouge_passage", "rouge_window", "bigram_window", "dense_window", "dense_passage",
@@ -35,7 +36,6 @@ FEATURES = ("rouge_passage", "rouge_window", "bigram_window", "dense_window", "d
             "rouge_clause_min", "dense_clause_min")
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "support-lr.json"
 
-_SENT_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
@@ -53,24 +53,6 @@ class SpanSupport:
     start: int
     end: int
     features: tuple[float, ...] = ()
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text`` (leading/trailing blanks excluded)."""
-    spans, start = [], 0
-    for m in _SENT_END.finditer(text):
-        spans.append((start, m.start()))
-        start = m.end()
-    spans.append((start, len(text)))
-    out = []
-    for a, b in spans:
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if b > a:
-            out.append((a, b))
-    return out
 
 
 def windows(text: str) -> list[tuple[int, int]]:
