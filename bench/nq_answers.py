@@ -62,10 +62,11 @@ def main() -> None:
           f"{score(items, lambda q, r: pick_dense(q, r, encoder, PickWeights(1, 0, 0, 0, 2))):.3f}")
     if args.grid:
         best = []
-        for cue, overlap, rank in itertools.product((0, 0.1, 0.2, 0.3), (0, 0.2, 0.4), (0, 0.05, 0.1, 0.2)):
-            w = PickWeights(1.0, cue, overlap, rank, 2)
+        grid = itertools.product((0, 0.1, 0.2, 0.3, 0.5), (0, 0.2), (0, 0.1, 0.2, 0.3, 0.5), (2, 3))
+        for cue, overlap, rank, n in grid:
+            w = PickWeights(1.0, cue, overlap, rank, n)
             best.append((score(items, lambda q, r: pick_dense(q, r, encoder, w)), w))
-        for s, w in sorted(best, key=lambda x: -x[0])[:5]:
+        for s, w in sorted(best, key=lambda x: -x[0])[:8]:
             print(f"  {s:.3f}  {w}")
 
 

@@ -7,6 +7,7 @@ its best passage). A logistic regression is fitted on one split and tested on th
 
     python bench/support_check.py DATA_DIR                 # per-feature AUCs, both directions
     python bench/support_check.py DATA_DIR --write webglm/data/support-lr.json
+    python bench/support_check.py DATA_DIR --speed        # ms per sentence-reference pair
 
 ``DATA_DIR`` holds ``expertqa_rand_val.jsonl`` (train) and ``expertqa_rand_test.jsonl`` (test).
 The shipped model is trained on val only; the threshold is the one that maximises balanced
@@ -63,12 +64,32 @@ def best_threshold(y, s) -> float:
     return float(max(grid, key=lambda t: balanced_accuracy(list(y), list(s >= t))))
 
 
+def speed(data: Path, encoder, n: int = 60) -> None:
+    """ms per sentence-reference pair on pipeline-sized references (the first ~100 words of a
+    cited passage, like a 100-token chunk): three claims against five references, as one
+    answer is checked; cold (nothing cached) and again (reference sentences cached)."""
+    model = SupportModel.load(encoder=encoder)
+    claims = [c for c in load_expertqa(data / "expertqa_rand_val.jsonl") if c.evidence][:n * 3]
+    refs = [" ".join(c.evidence[0].split()[:100]) for c in claims]
+    for label in ("cold", "cached"):
+        t0 = time.perf_counter()
+        pairs = 0
+        for k in range(0, len(claims) - 2, 3):
+            texts = [c.text for c in claims[k:k + 3]]
+            for ref in refs[k:k + 5]:
+                model.score(texts, ref)
+                pairs += len(texts)
+        print(f"{label}: {(time.perf_counter() - t0) / pairs * 1000:.1f} ms per sentence-reference pair "
+              f"({pairs} pairs, model {model.name})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data", type=Path)
     ap.add_argument("--write", type=Path, default=None, help="write the model trained on val here")
     ap.add_argument("--no-dense", action="store_true", help="lexical features only (no encoder)")
     ap.add_argument("--features", type=Path, default=None, help="cache feature rows under this stem")
+    ap.add_argument("--speed", action="store_true", help="time the shipped model per sentence-reference pair")
     args = ap.parse_args()
     encoder = None
     if not args.no_dense:
@@ -76,6 +97,9 @@ def main() -> None:
 
         encoder = make_encoder(RankConfig())
         encoder.load()
+    if args.speed:
+        speed(args.data, encoder)
+        return
     probe = SupportModel({"dense_window": 1.0}, encoder=encoder)
     splits = {}
     for name in ("val", "test"):

@@ -173,6 +173,9 @@ class GenerateConfig:
     # When no sentence of the model's answer is supported by any reference, answer with the
     # best-supported reference sentences instead ("extractive") or return it flagged ("none").
     fallback: str = "extractive"
+    # how the fallback picks sentences: "dense" (question similarity + answer-type cues, with the
+    # ranking encoder; docs/benchmarks.md) or "overlap" (shared content words only)
+    fallback_picker: str = "dense"
 
     def __post_init__(self) -> None:
         _check(self.max_new_tokens >= 1, "generate", "max_new_tokens must be >= 1")
@@ -181,6 +184,8 @@ class GenerateConfig:
         _check(self.n_ctx >= 256, "generate", "n_ctx must be >= 256")
         _check(self.quantize in ("none", "8bit", "4bit"), "generate", f"unknown quantize {self.quantize!r}")
         _check(self.fallback in ("extractive", "none"), "generate", f"unknown fallback {self.fallback!r}")
+        _check(self.fallback_picker in ("dense", "overlap"), "generate",
+               f"unknown fallback_picker {self.fallback_picker!r} (use dense or overlap)")
         _check(self.repeat_penalty >= 1.0, "generate", "repeat_penalty must be >= 1.0")
 
 

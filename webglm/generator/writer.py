@@ -71,7 +71,8 @@ class AnswerWriter:
         reason = completion.finish_reason
         if self.gen.fallback == "extractive" and not any(s.supported_by for s in check.support):
             texts = [(r.index, prose(r.passage.text, r.passage.title)) for r in references]
-            check = self._check(extractive_answer(question, texts, self.encoder), refs, offsets)
+            encoder = self.encoder if self.gen.fallback_picker == "dense" else None
+            check = self._check(extractive_answer(question, texts, encoder), refs, offsets)
             reason = EXTRACTIVE_FALLBACK
         return Candidate(check.text, check.citations, completion.logprob, completion.tokens_in,
                          completion.tokens_out, reason, completion.text, check.support,
