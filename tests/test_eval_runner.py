@@ -170,7 +170,7 @@ def test_score_row_conventions():
     s = score_row(ok, "short")
     assert s["webglm_accuracy"] == 1.0 and s["invalid_citation"] == 1.0 and s["citation_precision"] == 0.5
     failed = score_row({"status": "failed", "answer": "", "gold": ["Paris"]}, "short")
-    assert failed == {"failed": 1.0, "webglm_accuracy": 0.0, "contains": 0.0, "exact_match": 0.0, "token_f1": 0.0}
+    assert failed == {"failed": 1.0, "webglm_accuracy": 0.0, "contains": 0.0, "best_subspan_em": 0.0, "exact_match": 0.0, "token_f1": 0.0}
 
 
 def test_progress_line_has_eta():
