@@ -169,14 +169,17 @@ def test_full_queue_gets_503_with_retry_after(tmp_path):
 
 
 def test_connection_cap(tmp_path):
-    backend = SlowBackend(delay=0.02, words=100)
+    backend = SlowBackend(delay=0.02, words=200)
     glm = corpus_pipeline(tmp_path / "c", backend=backend, **{"serve.max_connections": 2})
     with running(create_app(glm, keys=()), glm.config.serve) as url:
-        held = [threading.Thread(target=lambda: httpx.post(f"{url}/v1/ask", json={"question": Q}, timeout=30))
+        held = [threading.Thread(target=lambda: httpx.post(f"{url}/v1/ask", json={"question": Q}, timeout=60))
                 for _ in range(2)]
         for t in held:
             t.start()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 20
+        while backend.entered < 2 and time.monotonic() < deadline:  # both requests are in progress
+            time.sleep(0.01)
+        assert backend.entered == 2 and backend.produced < 200
         assert httpx.post(f"{url}/v1/ask", json={"question": Q}, timeout=30).status_code == 503
         for t in held:
             t.join()

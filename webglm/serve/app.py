@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
@@ -33,6 +34,7 @@ def create_app(glm, *, keys: tuple[str, ...] | None = None, host: str = "127.0.0
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        await asyncio.to_thread(service.warm_up)
         async with contextlib.AsyncExitStack() as stack:
             if mcp_app is not None:
                 await stack.enter_async_context(mcp_app.session_manager.run())
@@ -59,7 +61,9 @@ def uvicorn_config(app: Any, cfg, host: str, port: int):
     import uvicorn
 
     return uvicorn.Config(app, host=host, port=port, http=guarded_protocol(cfg.header_timeout),
-                          limit_concurrency=cfg.max_connections or None, timeout_keep_alive=5,
+                          # uvicorn counts the arriving connection too: +1 lets max_connections in
+                          limit_concurrency=(cfg.max_connections + 1) if cfg.max_connections else None,
+                          timeout_keep_alive=5,
                           access_log=False, log_level="info", server_header=False)
 
 

@@ -51,6 +51,7 @@ class SlowBackend(EchoBackend):
         super().__init__()
         self.delay, self.words = delay, words
         self.produced = 0
+        self.entered = 0  # streams asked for, including those waiting for the model
         self.running = 0
         self._lock = threading.Lock()
 
@@ -62,6 +63,7 @@ class SlowBackend(EchoBackend):
             yield base[i % len(base)] + " "
 
     def stream(self, prompt, params) -> Iterator[str]:
+        self.entered += 1
         with self._lock:  # one model context, like llama.cpp
             self.running += 1
             try:
