@@ -11,6 +11,7 @@ from .config import (
     RankConfig,
     ScorerConfig,
     SearchConfig,
+    ServeConfig,
     WebGLMConfig,
     load_config,
 )
@@ -50,7 +51,7 @@ __version__ = "0.1.0"
 __all__ = [
     "WebGLM",
     "WebGLMConfig", "SearchConfig", "FetchConfig", "ChunkConfig", "RankConfig", "GenerateConfig",
-    "CitationConfig", "ScorerConfig", "load_config",
+    "CitationConfig", "ScorerConfig", "ServeConfig", "load_config",
     "WebGLMError", "ConfigError", "InputError", "CorpusError", "ModelError", "SearchError", "FetchError",
     "BlockedURLError", "GenerationError", "ScorerError", "EvalError",
     "Answer", "Candidate", "Evidence", "Failure", "Page", "Passage", "Reference", "Retrieval", "ScoredAnswer",
