@@ -14,6 +14,7 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "search_failed": "The web search failed ({why}), so there was nothing to answer from.",
         "no_results": "The web search returned no results for this question, so I will not answer it.",
         "unreadable": "None of the {hits} search results could be read, so there was nothing to answer from.",
+        "other_language": "The references are in another language; quoted as written:",
     },
     "zh": {
         "no_answer": "参考资料没有回答这个问题。",
@@ -21,6 +22,7 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "search_failed": "网页搜索失败（{why}），没有可以依据的资料。",
         "no_results": "网页搜索没有返回任何结果，因此我不作回答。",
         "unreadable": "{hits} 个搜索结果都无法读取，没有可以依据的资料。",
+        "other_language": "参考资料不是中文，以下按原文引用：",
     },
 }
 
