@@ -27,6 +27,7 @@ import typer  # noqa: E402
 
 from webglm.config import WebGLMConfig, load_config  # noqa: E402
 from webglm.errors import ConfigError, InputError, WebGLMError  # noqa: E402
+from webglm.messages import message  # noqa: E402
 from webglm.text import language_name  # noqa: E402
 from webglm.types import EXTRACTIVE_FALLBACK  # noqa: E402
 
@@ -109,10 +110,7 @@ def format_timings(answer) -> str:
     return "timings: " + " · ".join(parts)
 
 
-QUOTED_NOTE = ("(Quoted from the references: no sentence the model wrote was supported by them. "
-               "--set generate.fallback=none shows the model's own answer, flagged.)")
-QUOTED_LANGUAGE_NOTE = ("(Quoted from the references: the generator does not write {language}. "
-                        "Pass a multilingual model with --model, or --set generate.fallback=none to let it try.)")
+QUOTED_NOTE = message("quoted_unsupported")
 
 
 def _failure(f) -> str:
@@ -128,8 +126,9 @@ def format_answer(answer, *, with_text: bool = True) -> str:
         out.append(answer.text.strip())
         best = answer.candidates[0].candidate if answer.candidates else None
         if best is not None and best.finish_reason == EXTRACTIVE_FALLBACK:
-            out.append(QUOTED_NOTE if best.raw_text else
-                       QUOTED_LANGUAGE_NOTE.format(language=language_name(answer.trace.language)))
+            lang = answer.trace.language or "en"
+            out.append(message("quoted_unsupported", lang) if best.raw_text else
+                       message("quoted_language", lang, name=language_name(lang)))
     if answer.references:
         out += ["", "References:", format_references(answer)]
     if len(answer.candidates) > 1:
