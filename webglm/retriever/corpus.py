@@ -18,6 +18,7 @@ from typing import Sequence
 
 from ..config import ChunkConfig
 from ..errors import CorpusError
+from ..sanitize import strip_controls
 from ..types import Failure, Page, Passage
 from .body import decode_body
 from .chunk import dedup_passages, make_passages, split_spans
@@ -118,7 +119,7 @@ def _read_text(path: Path) -> str:
         raise CorpusError(f"file larger than {MAX_FILE_BYTES} bytes", url=str(path))
     data = path.read_bytes()
     try:
-        return decode_body(data, "")
+        return strip_controls(decode_body(data, ""))  # before offsets are taken: they stay right
     except Exception as exc:  # binary or undecodable: skip the file, keep the corpus
         raise CorpusError(f"not a text file ({getattr(exc, 'kind', 'decode')})", url=str(path)) from None
 
