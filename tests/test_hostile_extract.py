@@ -123,3 +123,33 @@ def test_layout_tricks_of_real_pages_keep_their_text(html):
     text = "Volcanoes erupt when magma rises through cracks in the crust of the Earth and escapes. " * 4
     _, got = extract(_page(f"<html><body>{html.replace('{text}', text)}</body></html>"), timeout=10)
     assert "magma rises" in got
+
+
+def test_html_over_the_tree_budget_is_read_linearly(monkeypatch, tmp_path):
+    def must_not_run(tree):
+        raise AssertionError("the tree extractor ran on an over-budget file")
+
+    monkeypatch.setattr(extract_module, "_trafilatura", must_not_run)
+    hidden = FIXTURE.read_text(encoding="utf-8").replace("</article>", "<p>x</p>" * 101_000 + "</article>")
+    assert extract_module.over_budget(hidden)
+    (tmp_path / "wide.html").write_text(hidden, encoding="utf-8")
+    docs = read_corpus([tmp_path], ChunkConfig())
+    text = "\n".join(p.text for p in docs.passages)
+    assert "four minutes" in text and "VISIBLE-RESET" in text and _markers(text) == set()
+
+
+def test_a_local_file_past_the_time_box_is_read_linearly_not_lost(monkeypatch, tmp_path):
+    corpus_module = importlib.import_module("webglm.retriever.corpus")
+
+    def stuck(page):
+        import time
+
+        time.sleep(1.0)
+        return "", "TOO-LATE-TEXT"
+
+    monkeypatch.setattr(extract_module, "_extract_sync", stuck)
+    monkeypatch.setattr(corpus_module, "EXTRACT_TIMEOUT", 0.1)
+    (tmp_path / "kettle.html").write_bytes(FIXTURE.read_bytes())
+    docs = read_corpus([tmp_path], ChunkConfig())
+    text = "\n".join(p.text for p in docs.passages)
+    assert "four minutes" in text and _markers(text) == set() and "TOO-LATE" not in text

@@ -22,10 +22,11 @@ from ..sanitize import strip_controls
 from ..types import Failure, Page, Passage
 from .body import decode_body
 from .chunk import dedup_passages, make_passages, split_spans
-from .extract import _extract_sync
+from .extract import extract_local
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst", ".html", ".htm"})
 MAX_FILE_BYTES = 20 * 1024 * 1024
+EXTRACT_TIMEOUT = 2.0  # seconds per HTML file, as fetch.extract_timeout for web pages
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+]){3,}\s*$")
 _FENCE = re.compile(r"^(```|~~~)", re.MULTILINE)
@@ -93,7 +94,7 @@ def _passages_of(path: Path, shown: str, text: str, chunk: ChunkConfig) -> list[
     suffix = path.suffix.lower()
     if suffix in (".html", ".htm"):
         page = Page(url=base, final_url=base, status=200, content_type="text/html", text=text, fetched_at=0.0)
-        title, body = _extract_sync(page)
+        title, body = extract_local(page, timeout=EXTRACT_TIMEOUT)
         title = title or path.name
         return make_passages(body, split_spans(body, chunk), url=base, title=title, source="local")
     if suffix in (".md", ".markdown"):

@@ -21,6 +21,7 @@ from ..errors import FetchError
 from ..sanitize import strip_controls
 from ..types import Page
 from .hidden import declarations, drop_hidden, hides, zero_font
+from .linear import stream_text
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webglm-extract")
 _MIN_GOOD_CHARS = 200  # below this trafilatura probably missed the content: try the fallback
@@ -119,7 +120,21 @@ def _serialize(tree) -> str:
     return lxml.html.tostring(tree, encoding="unicode")
 
 
+# Budgets for the tree extractors. Real pages stay far below them (the 240 saved pages: at most
+# 1.4 MB and 5k tags); beyond them lxml + trafilatura + BeautifulSoup need gigabytes, so the
+# page is read by the linear streaming extractor instead.
+TREE_MAX_CHARS = 6_000_000
+TREE_MAX_TAGS = 100_000
+
+
+def over_budget(html: str) -> bool:
+    """True when ``html`` is too large for the tree extractors (see ``TREE_MAX_*``)."""
+    return len(html) > TREE_MAX_CHARS or html.count("<", 0, TREE_MAX_CHARS) > TREE_MAX_TAGS
+
+
 def _extract_html(html: str) -> tuple[str, str]:
+    if over_budget(html):
+        return stream_text(html)
     tree = _clean_tree(html)
     title = _page_title(tree)
     text = ""
@@ -192,6 +207,19 @@ def extract(page: Page, *, timeout: float) -> tuple[str, str]:
     if not text:
         raise FetchError("no text found on the page", kind="empty", stage="extract", url=page.url)
     return title, text
+
+
+def extract_local(page: Page, *, timeout: float) -> tuple[str, str]:
+    """:func:`extract` for local files: the same time box, but a file that runs out of time
+    is read again by the linear extractor instead of being lost (a local file has no
+    search snippet to fall back on). May return empty text."""
+    future = _POOL.submit(_extract_sync, page)
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        future.cancel()  # the thread runs on, bounded by the tree budgets above
+        title, text = stream_text(page.text)
+        return strip_controls(page.title or title), strip_controls(text)
 
 
 async def aextract(page: Page, *, timeout: float) -> tuple[str, str]:
