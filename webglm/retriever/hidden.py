@@ -209,9 +209,11 @@ def drop_hidden(tree) -> int:
             drop.append(el)
             continue
         style = styles.style(el)
-        if hides(style) or ("color" in style and _invisible_color(el, styles)):
+        if hides(style):
             if not _reveal_on_load(el, styles, page_chars):
                 drop.append(el)
+        elif "color" in style and _invisible_color(el, styles):
+            drop.append(el)
         elif zero_font(style):
             blanked += 1
             if not zero_font(styles.inline(el)):
