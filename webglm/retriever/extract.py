@@ -213,6 +213,8 @@ def extract_local(page: Page, *, timeout: float) -> tuple[str, str]:
     """:func:`extract` for local files: the same time box, but a file that runs out of time
     is read again by the linear extractor instead of being lost (a local file has no
     search snippet to fall back on). May return empty text."""
+    if page.content_type == "text/html" and over_budget(page.text):
+        return _extract_sync(page)  # linear already: a time box would only read it twice
     future = _POOL.submit(_extract_sync, page)
     try:
         return future.result(timeout=timeout)
