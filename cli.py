@@ -431,7 +431,7 @@ def train_retriever(
 @handle_errors
 def eval_retriever(
     data: Path = typer.Argument(..., help="BEIR folder, Stack Exchange Posts.xml or WebGLM-QA jsonl."),
-    mode: str = typer.Option("hybrid", "--mode", help="bm25, dense or hybrid."),
+    mode: str = typer.Option("hybrid", "--mode", help="bm25, dense or hybrid (BEIR: also a list, bm25,dense,hybrid)."),
     fmt: str = typer.Option("auto", "--format", help="auto (by the path) or beir."),
     holdout: float = typer.Option(0.0, "--holdout"),
     split: str = typer.Option("", "--split", help="BEIR: the qrels file (default test); else all, train or heldout."),
@@ -443,7 +443,7 @@ def eval_retriever(
     sets: Optional[list[str]] = typer.Option(None, "--set"),
 ) -> None:
     """Retrieval quality: nDCG@10, recall@k, MRR (and pairwise accuracy / Spearman where labelled)."""
-    from webglm.contriever.beir import evaluate_beir, is_beir_dir
+    from webglm.contriever.beir import evaluate_beir_modes, is_beir_dir
     from webglm.contriever.encoders import make_encoder
     from webglm.contriever.evaluate import evaluate_retriever
 
@@ -452,9 +452,11 @@ def eval_retriever(
         raise ConfigError(f"unknown --format {fmt!r}", hint="use auto (a .xml dump, a .jsonl file or a BEIR "
                           "folder, told apart by the path) or beir")
     if fmt == "beir" or (fmt == "auto" and is_beir_dir(data)):
+        modes = [m.strip() for m in mode.split(",") if m.strip()]
         split_document = _beir_chunker(cfg.chunk) if chunk else None
-        metrics = evaluate_beir(data, make_encoder(cfg.rank), rank=cfg.rank, mode=mode, split=split or "test",
-                                limit=limit, split_document=split_document)
+        metrics = evaluate_beir_modes(data, make_encoder(cfg.rank), modes=modes, rank=cfg.rank, split=split or "test",
+                                      limit=limit, split_document=split_document)
+        metrics = metrics[modes[0]] if len(modes) == 1 else metrics
     else:
         metrics = evaluate_retriever(data, rank=cfg.rank, mode=mode, holdout=holdout, split=split or "all",
                                      limit=limit)

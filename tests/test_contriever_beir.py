@@ -141,3 +141,15 @@ def test_stackexchange_as_beir_matches_the_stackexchange_evaluation(tmp_path, sh
     assert beir["recall@5"] == pytest.approx(direct["recall@5"], abs=1e-9)
     assert beir["ndcg@10"] == pytest.approx(direct["ndcg@10"], abs=1e-9)
     assert beir["recall@10"] == pytest.approx(direct["recall@10"], abs=1e-9)
+
+
+def test_several_modes_share_one_index(tmp_path):
+    root = write_beir(tmp_path / "b")
+    res = CliRunner().invoke(app, ["eval-retriever", str(root), "--format", "beir", "--mode", "bm25,hybrid",
+                                   "--set", "rank.encoder=hash"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert set(out) == {"bm25", "hybrid"} and out["bm25"]["index_passages_per_s"] == out["hybrid"]["index_passages_per_s"]
+    bad = CliRunner().invoke(app, ["eval-retriever", str(root), "--format", "beir", "--mode", "bm25,fancy",
+                                   "--set", "rank.encoder=hash"])
+    assert bad.exit_code != 0 and "fancy" in bad.output

@@ -24,7 +24,9 @@ from ..config import RankConfig
 from ..errors import InputError
 from ..types import Passage
 from .index import CorpusIndex
+from .lexical import BM25Index
 from .metrics import ndcg_at_k, reciprocal_rank, recall_at_k, summarize
+from .ranking import ranking_text
 
 MODES = ("bm25", "dense", "hybrid")
 LAYOUT = "a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv"
@@ -137,6 +139,52 @@ def ranked_documents(index: CorpusIndex, query: str, mode: str, cfg: RankConfig,
     return list(dict.fromkeys(p.url.removeprefix("beir:") for p in hits))
 
 
+def _build(passages: list[Passage], encoder, cfg: RankConfig, modes: Sequence[str], progress) -> CorpusIndex:
+    if set(modes) == {"bm25"}:  # BM25 alone needs no vectors: skip the encoder entirely
+        lexical = BM25Index()
+        lexical.add(ranking_text(p) for p in passages)
+        return CorpusIndex(encoder, cfg, None, lexical, list(passages))
+    return CorpusIndex.build(passages, encoder, cfg, progress=progress)
+
+
+def evaluate_beir_modes(folder: str | Path, encoder, *, modes: Sequence[str] = MODES, rank: RankConfig | None = None,
+                        split: str = "test", limit: int = 0,
+                        split_document: Callable[[Passage], Sequence[Passage]] | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> dict[str, dict[str, float]]:
+    """:func:`evaluate_beir` for several modes over one index (built, and timed, once)."""
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise InputError(f"unknown retrieval mode {', '.join(bad) or '(none)'}", stage="eval",
+                         hint=f"use one or more of {', '.join(MODES)}")
+    cfg = dataclasses.replace(rank or RankConfig(), mmr_lambda=1.0, per_url_cap=10**9)
+    data = load_beir(folder, split)
+    passages = [p for d in data.documents for p in (split_document(d) if split_document else [d])]
+    t0 = time.perf_counter()
+    index = _build(passages, encoder, cfg, modes, progress)
+    build = time.perf_counter() - t0
+    qids = list(data.queries)[: limit or None]
+    depth = DEPTH * (4 if split_document else 1)  # chunked: several passages per document
+    results = {}
+    for mode in modes:
+        rows = []
+        t1 = time.perf_counter()
+        for qid in qids:
+            ranked = ranked_documents(index, data.queries[qid], mode, cfg, depth)[:DEPTH]
+            gains = {d: s for d, s in data.qrels[qid].items() if s > 0}
+            relevant = set(gains)
+            row = {f"recall@{k}": recall_at_k(ranked, relevant, k) for k in (5, 10, 100)}
+            row.update(mrr=reciprocal_rank(ranked, relevant), **{"ndcg@10": ndcg_at_k(ranked, gains, 10)})
+            rows.append(row)
+        seconds = time.perf_counter() - t1
+        out = summarize(rows)
+        out.update(queries=float(len(rows)), documents=float(len(data.documents)), passages=float(len(passages)),
+                   queries_per_s=len(rows) / seconds if seconds else 0.0,
+                   index_passages_per_s=len(passages) / build if build else 0.0,
+                   **{f"skipped_{k}": float(v) for k, v in data.skipped.items()})
+        results[mode] = out
+    return results
+
+
 def evaluate_beir(folder: str | Path, encoder, *, rank: RankConfig | None = None, mode: str = "hybrid",
                   split: str = "test", limit: int = 0,
                   split_document: Callable[[Passage], Sequence[Passage]] | None = None,
@@ -146,30 +194,8 @@ def evaluate_beir(folder: str | Path, encoder, *, rank: RankConfig | None = None
     Ranking uses ``rank`` without diversity or a per-source cap (``mmr_lambda=1``), as
     benchmark relevance is measured. ``split_document`` (e.g. the retriever's chunker)
     turns one document into several passages; its passages must keep ``url=beir:<id>``.
+    ``index_passages_per_s`` times building the index (BM25 alone for ``bm25``; encoding,
+    BM25 and FAISS otherwise).
     """
-    if mode not in MODES:
-        raise InputError(f"unknown retrieval mode {mode!r}", stage="eval", hint=f"use one of {', '.join(MODES)}")
-    cfg = dataclasses.replace(rank or RankConfig(), mmr_lambda=1.0, per_url_cap=10**9)
-    data = load_beir(folder, split)
-    passages = [p for d in data.documents for p in (split_document(d) if split_document else [d])]
-    t0 = time.perf_counter()
-    index = CorpusIndex.build(passages, encoder, cfg, progress=progress)
-    build = time.perf_counter() - t0
-    qids = list(data.queries)[: limit or None]
-    depth = DEPTH * (4 if split_document else 1)  # chunked: several passages per document
-    rows = []
-    t1 = time.perf_counter()
-    for qid in qids:
-        ranked = ranked_documents(index, data.queries[qid], mode, cfg, depth)[:DEPTH]
-        gains = {d: s for d, s in data.qrels[qid].items() if s > 0}
-        relevant = set(gains)
-        row = {f"recall@{k}": recall_at_k(ranked, relevant, k) for k in (5, 10, 100)}
-        row.update(mrr=reciprocal_rank(ranked, relevant), **{"ndcg@10": ndcg_at_k(ranked, gains, 10)})
-        rows.append(row)
-    seconds = time.perf_counter() - t1
-    out = summarize(rows)
-    out.update(queries=float(len(rows)), documents=float(len(data.documents)), passages=float(len(passages)),
-               queries_per_s=len(rows) / seconds if seconds else 0.0,
-               index_passages_per_s=len(passages) / build if build else 0.0,
-               **{f"skipped_{k}": float(v) for k, v in data.skipped.items()})
-    return out
+    return evaluate_beir_modes(folder, encoder, modes=(mode,), rank=rank, split=split, limit=limit,
+                               split_document=split_document, progress=progress)[mode]
