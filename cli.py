@@ -27,6 +27,9 @@ import typer  # noqa: E402
 
 from webglm.config import WebGLMConfig, load_config  # noqa: E402
 from webglm.errors import ConfigError, InputError, WebGLMError  # noqa: E402
+from webglm.messages import message  # noqa: E402
+from webglm.sanitize import strip_controls  # noqa: E402
+from webglm.text import language_name  # noqa: E402
 from webglm.types import EXTRACTIVE_FALLBACK  # noqa: E402
 
 app = typer.Typer(
@@ -41,8 +44,13 @@ app.add_typer(index_app, name="index")
 EXIT_USER_ERROR = 2
 
 
+def _say(text: str, err: bool = False) -> None:
+    """Print text that may quote documents: escape sequences in them must not reach the terminal."""
+    typer.echo(strip_controls(text), err=err)
+
+
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    _say(message, err=True)
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -124,8 +132,7 @@ def format_timings(answer) -> str:
     return "timings: " + " · ".join(parts)
 
 
-QUOTED_NOTE = ("(Quoted from the references: no sentence the model wrote was supported by them. "
-               "--set generate.fallback=none shows the model's own answer, flagged.)")
+QUOTED_NOTE = message("quoted_unsupported")
 
 
 def _failure(f) -> str:
@@ -139,8 +146,11 @@ def format_answer(answer, *, with_text: bool = True) -> str:
     out = []
     if with_text:
         out.append(answer.text.strip())
-        if answer.candidates and answer.candidates[0].candidate.finish_reason == EXTRACTIVE_FALLBACK:
-            out.append(QUOTED_NOTE)
+        best = answer.candidates[0].candidate if answer.candidates else None
+        if best is not None and best.finish_reason == EXTRACTIVE_FALLBACK:
+            lang = answer.trace.language or "en"
+            out.append(message("quoted_unsupported", lang) if best.raw_text else
+                       message("quoted_language", lang, name=language_name(lang)))
     if answer.references:
         out += ["", "References:", format_references(answer)]
     if len(answer.candidates) > 1:
@@ -177,7 +187,7 @@ async def _stream_to_terminal(glm, question: str) -> Any:
         if isinstance(event, ReferencesReady):
             _err(f"webglm: {len(event.references)} references ready")
         elif isinstance(event, TokenEvent) and event.candidate == 0:
-            sys.stdout.write(event.text)
+            sys.stdout.write(strip_controls(event.text))
             sys.stdout.flush()
         elif isinstance(event, FinalEvent):
             final = event.answer
@@ -234,15 +244,15 @@ def ask(
         changed = answer.abstained or answer.text.strip() != raw
         if changed and not answer.abstained:
             typer.echo("\nChecked answer (citations verified against the references):")
-        typer.echo(format_answer(answer, with_text=changed))
+        _say(format_answer(answer, with_text=changed))
         return
     answer = glm.answer(question)
     if as_json:
         from webglm.types import to_json
 
-        typer.echo(to_json(answer, indent=2))
+        _say(to_json(answer, indent=2))
     else:
-        typer.echo(format_answer(answer))
+        _say(format_answer(answer))
 
 
 # --- index ----------------------------------------------------------------------
@@ -293,7 +303,7 @@ def eval_(
     dataset: Path = typer.Argument(..., help="Dataset file (jsonl/json/Posts.xml/txt)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: results.jsonl, report.md, report.json."),
     fmt: str = typer.Option("auto", "--format", help="auto, nq-open, nq-oracle, webquestions, webglm-qa, webgpt, eli5, "
-                            "stackexchange, jsonl, hf."),
+                            "stackexchange, squad, jsonl, hf."),
     given_passages: bool = typer.Option(False, "--given-passages",
                                         help="nq-oracle: hand each question its own passages (no retrieval)."),
     offset: int = typer.Option(0, "--offset", min=0, help="Skip the first N examples (with --limit: a slice)."),
@@ -306,6 +316,7 @@ def eval_(
     use_references: str = typer.Option("auto", "--use-references", help="auto, always, never: use references in the dataset."),
     concurrency: int = typer.Option(1, "--concurrency", "-j", min=1),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    sample: Optional[int] = typer.Option(None, "--sample", min=1, help="squad: a fixed random subset of N questions (--seed)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run examples that failed before."),
     timeout: float = typer.Option(0.0, "--timeout", help="Seconds per example (0: none)."),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Record malformed rows instead of stopping."),
@@ -328,6 +339,8 @@ def eval_(
                                 "references": references_field}.items() if v}
     se = {k: v for k, v in {"top_n": se_top_n, "min_score": se_min_score, "min_answers": se_min_answers}.items()
           if v is not None}
+    if sample is not None:
+        se.update(sample=sample, seed=seed)
     report = eval_command(dataset, out_dir=out, fmt=fmt, config=build_config(config_file, sets), corpus=corpus,
                           cache=cache, record=record, replay=replay, snapshot=snapshot, answerer=answerer,
                           use_references=use_references, concurrency=concurrency, limit=limit,
@@ -466,22 +479,47 @@ def train_retriever(
 @app.command("eval-retriever")
 @handle_errors
 def eval_retriever(
-    data: Path = typer.Argument(..., help="Stack Exchange Posts.xml or WebGLM-QA jsonl."),
-    mode: str = typer.Option("hybrid", "--mode", help="bm25, dense or hybrid."),
+    data: Path = typer.Argument(..., help="BEIR folder, Stack Exchange Posts.xml or WebGLM-QA jsonl."),
+    mode: str = typer.Option("hybrid", "--mode", help="bm25, dense or hybrid (BEIR: also a list, bm25,dense,hybrid)."),
+    fmt: str = typer.Option("auto", "--format", help="auto (by the path) or beir."),
     holdout: float = typer.Option(0.0, "--holdout"),
-    split: str = typer.Option("all", "--split", help="all, train or heldout."),
+    split: str = typer.Option("", "--split", help="BEIR: the qrels file (default test); else all, train or heldout."),
+    chunk: bool = typer.Option(False, "--chunk/--no-chunk", help="BEIR: split documents with the chunk.* settings."),
     limit: int = typer.Option(0, "--limit"),
     model: Optional[str] = typer.Option(None, "--model", help="Encoder folder (e.g. a train-retriever checkpoint)."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="auto, int8 or none."),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set"),
 ) -> None:
-    """Retrieval quality: recall@k, MRR, nDCG@10 (and pairwise accuracy / Spearman where labelled)."""
+    """Retrieval quality: nDCG@10, recall@k, MRR (and pairwise accuracy / Spearman where labelled)."""
+    from webglm.contriever.beir import evaluate_beir_modes, is_beir_dir
+    from webglm.contriever.encoders import make_encoder
     from webglm.contriever.evaluate import evaluate_retriever
 
     cfg = build_config(config_file, sets, **{"rank.model": model, "rank.quantize": quantize})
-    metrics = evaluate_retriever(data, rank=cfg.rank, mode=mode, holdout=holdout, split=split, limit=limit)
+    if fmt not in ("auto", "beir"):
+        raise ConfigError(f"unknown --format {fmt!r}", hint="use auto (a .xml dump, a .jsonl file or a BEIR "
+                          "folder, told apart by the path) or beir")
+    if fmt == "beir" or (fmt == "auto" and is_beir_dir(data)):
+        modes = [m.strip() for m in mode.split(",") if m.strip()]
+        split_document = _beir_chunker(cfg.chunk) if chunk else None
+        metrics = evaluate_beir_modes(data, make_encoder(cfg.rank), modes=modes, rank=cfg.rank, split=split or "test",
+                                      limit=limit, split_document=split_document)
+        metrics = metrics[modes[0]] if len(modes) == 1 else metrics
+    else:
+        metrics = evaluate_retriever(data, rank=cfg.rank, mode=mode, holdout=holdout, split=split or "all",
+                                     limit=limit)
     typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
+
+
+def _beir_chunker(chunk_cfg):
+    """Documents split into passages by the retriever's chunker (passages keep the document's url)."""
+    from webglm.retriever.chunk import chunk_text
+
+    def split_document(doc):
+        return chunk_text(doc.text, url=doc.url, title=doc.title, config=chunk_cfg, source="local") or [doc]
+
+    return split_document
 
 
 @app.command()

