@@ -93,6 +93,9 @@ def score_row(row: Mapping[str, Any], kind: str) -> dict[str, float]:
     if row.get("answer") and row.get("question"):  # what the reader sees, abstention notices included
         out["in_question_language"] = M.same_language(row["answer"], row["question"])
     abstained = bool(row.get("abstained"))
+    if row.get("gold_passages"):  # retrieval is judged whether or not the answer abstained
+        top = [r.get("id") for r in (row.get("references") or [])[:5]]
+        out["hit_at_5"] = 1.0 if set(top) & set(row["gold_passages"]) else 0.0
     out["abstained"] = float(abstained)
     out["answered"] = 1.0 - out["abstained"]
     if not abstained:
@@ -105,9 +108,6 @@ def score_row(row: Mapping[str, Any], kind: str) -> dict[str, float]:
                 out[key] = float(counters[key])
         # answers the model wrote, as opposed to quotes of the extractive fallback
         out["model_written"] = 0.0 if counters.get("extractive_fallback") else 1.0
-        if row.get("gold_passages"):
-            top = [r.get("id") for r in (row.get("references") or [])[:5]]
-            out["hit_at_5"] = 1.0 if set(top) & set(row["gold_passages"]) else 0.0
         if row.get("gold_citations") is not None:
             out["gold_citation_f1"] = M.set_f1(M.citation_numbers(pred), row["gold_citations"])
     return out
