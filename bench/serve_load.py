@@ -107,6 +107,11 @@ def web_site(folder: Path, args, stack: contextlib.ExitStack):
     return [t["title"] for t in targets], pages, api
 
 
+def progress(row: dict) -> None:
+    """One finished measurement on stderr at once, so a run cut short still reports."""
+    print(json.dumps(row), file=sys.stderr, flush=True)
+
+
 async def one(client, url: str, question: str) -> dict:
     t0 = time.perf_counter()
     try:
@@ -121,7 +126,7 @@ async def one(client, url: str, question: str) -> dict:
 
 
 async def level(url: str, questions: list[str], clients: int, n: int) -> dict:
-    """n requests from ``clients`` concurrent clients."""
+    """n requests from ``clients`` concurrent clients, asking ``questions`` in turn."""
     import httpx
 
     gate = asyncio.Semaphore(clients)
@@ -163,6 +168,8 @@ async def acceptance(url: str, questions: list[str], repeats: int) -> dict:
                     rows = await asyncio.gather(*(one(client, url, q) for q in questions[:4]))
                 (serial if kind == "serial" else concurrent).append(time.perf_counter() - t0)
                 errors += sum(r["status"] != 200 for r in rows)
+                progress({"run": kind, "repeat": rep, "wall_s": round(time.perf_counter() - t0, 2),
+                          "statuses": [r["status"] for r in rows], "latency_s": [round(r["seconds"], 2) for r in rows]})
     s, c = statistics.median(serial), statistics.median(concurrent)
     return {"serial_s": [round(x, 2) for x in serial], "concurrent_s": [round(x, 2) for x in concurrent],
             "ratio_of_medians": round(c / s, 3), "errors": errors}
@@ -174,7 +181,7 @@ def main() -> None:
     ap.add_argument("--corpus", default="", help="a local corpus folder (e.g. docs)")
     ap.add_argument("--clients", default="1,4,16")
     ap.add_argument("--min-requests", type=int, default=8)
-    ap.add_argument("--questions", type=int, default=16)
+    ap.add_argument("--questions", type=int, default=32, help="web mode: distinct questions (pages)")
     ap.add_argument("--results", type=int, default=8, help="web mode: search results per question")
     ap.add_argument("--delay-median", type=float, default=1.0)
     ap.add_argument("--fixed-delay", type=float, default=None)
@@ -227,8 +234,14 @@ def run(args) -> dict:
         if args.acceptance:
             report["acceptance"] = asyncio.run(acceptance(url, questions, args.repeats))
         else:
-            report["levels"] = [asyncio.run(level(url, questions, c, max(c, args.min_requests)))
-                                for c in (int(x) for x in args.clients.split(","))]
+            report["levels"] = []
+            start = 1  # each level asks questions not asked before, so cached embeddings do not flatter it
+            for c in (int(x) for x in args.clients.split(",")):
+                n = max(c, args.min_requests)
+                fresh = (questions[start:] + questions[:start])[:n] if args.web else questions
+                start += n
+                report["levels"].append(asyncio.run(level(url, fresh, c, n)))
+                progress(report["levels"][-1])
         with contextlib.suppress(Exception):
             import httpx
 
