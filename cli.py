@@ -309,6 +309,9 @@ def eval_(
     answerer: str = typer.Option("pipeline", "--answerer", help="pipeline, or extractive (model-free baseline)."),
     use_references: str = typer.Option("auto", "--use-references", help="auto, always, never: use references in the dataset."),
     concurrency: int = typer.Option(1, "--concurrency", "-j", min=1),
+    ray: Optional[str] = typer.Option(None, "--ray", is_flag=False, flag_value="local",
+                                      help="Answer on Ray actors: --ray (local runtime), --ray auto, --ray HOST:PORT."),
+    actors: int = typer.Option(2, "--actors", min=1, help="With --ray: actors, each holding one loaded pipeline."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run examples that failed before."),
     timeout: float = typer.Option(0.0, "--timeout", help="Seconds per example (0: none)."),
@@ -336,7 +339,8 @@ def eval_(
                           cache=cache, record=record, replay=replay, snapshot=snapshot, answerer=answerer,
                           use_references=use_references, concurrency=concurrency, limit=limit,
                           retry_failed=retry_failed, timeout_s=timeout, skip_bad_rows=skip_bad_rows,
-                          fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None)
+                          fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None,
+                          ray_address=ray, actors=actors)
     typer.echo(summary_line(report))
 
 
