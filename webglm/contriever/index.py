@@ -23,6 +23,7 @@ import numpy as np
 
 from ..config import RankConfig
 from ..errors import CorpusError, ModelError
+from ..text import TEXT_VERSION
 from ..types import Passage, from_dict, to_dict
 from .lexical import BM25Index
 from .ranking import Ranking, assemble, check_question
@@ -178,7 +179,8 @@ class CorpusIndex:
         out.mkdir(parents=True, exist_ok=True)
         faiss = _faiss()
         meta = {"format": FORMAT, "model_id": self.encoder.model_id, "count": len(self),
-                "dim": int(self.faiss_index.d) if self.faiss_index is not None else 0, "kind": self.kind}
+                "dim": int(self.faiss_index.d) if self.faiss_index is not None else 0, "kind": self.kind,
+                "tokenizer": TEXT_VERSION}
         lines = "".join(json.dumps(to_dict(p), ensure_ascii=False) + "\n" for p in self._passages)
         _atomic(out / "passages.jsonl", lambda tmp: tmp.write_text(lines, encoding="utf-8"))
         if self.faiss_index is not None:
@@ -215,6 +217,9 @@ class CorpusIndex:
         terms = json.loads((folder / "lexical_terms.json").read_text(encoding="utf-8"))
         with np.load(folder / "lexical.npz") as arrays:
             lexical = BM25Index.from_arrays(terms, dict(arrays))
+        if meta.get("tokenizer") != TEXT_VERSION:  # terms made by an older tokenizer: re-index the text
+            lexical = BM25Index(lexical.k1, lexical.b)
+            lexical.add(p.text for p in passages)
         counts = {len(passages), len(lexical), faiss_index.ntotal if faiss_index is not None else 0}
         if counts != {int(meta["count"])}:
             raise ValueError(f"files disagree on the passage count (meta {meta['count']}, found {sorted(counts)})")
