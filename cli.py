@@ -309,8 +309,8 @@ def eval_(
     answerer: str = typer.Option("pipeline", "--answerer", help="pipeline, or extractive (model-free baseline)."),
     use_references: str = typer.Option("auto", "--use-references", help="auto, always, never: use references in the dataset."),
     concurrency: int = typer.Option(1, "--concurrency", "-j", min=1),
-    ray: Optional[str] = typer.Option(None, "--ray", is_flag=False, flag_value="local",
-                                      help="Answer on Ray actors: --ray (local runtime), --ray auto, --ray HOST:PORT."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Answer on Ray actors: --ray local (a runtime on this "
+                                      "machine), --ray auto (this node's cluster), --ray HOST:PORT."),
     actors: int = typer.Option(2, "--actors", min=1, help="With --ray: actors, each holding one loaded pipeline."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run examples that failed before."),

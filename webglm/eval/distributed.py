@@ -1,4 +1,4 @@
-"""Batch evaluation spread over Ray actors (``webglm eval --ray [ADDRESS] --actors N``).
+"""Batch evaluation spread over Ray actors (``webglm eval --ray ADDRESS --actors N``).
 
 Each actor loads one pipeline and answers the examples sent to it; the driver keeps the
 one :class:`~webglm.eval.results.ResultsFile` writer, so durability, resume and the report
