@@ -22,6 +22,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# gRPC (Milvus) logs keepalive renegotiations as errors on stderr; webglm reports real failures
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import typer  # noqa: E402
 

@@ -103,7 +103,7 @@ def test_resume_after_sigkill_of_the_driver(tmp_path, runtime):
         assert second.returncode == 0, err[-2000:]
         cfg = WebGLMConfig(generate=GenerateConfig(backend="openai", base_url=server.url, model=MODEL))
         eval_command(data, out_dir=tmp_path / "local", config=cfg, use_references="always", progress=False,
-                     resamples=50)
+                     resamples=50, concurrency=4)
     rows = _rows(results)
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids)) == N  # none lost, none duplicated
