@@ -61,9 +61,15 @@ def resolve_corpus_path(path: str | os.PathLike) -> Path:
     return p
 
 
+# Part of the cache key: cached indexes built before passages were indexed as title + text
+# are rebuilt instead of reused.
+_INDEXED = "title+text"
+
+
 def _fingerprint(sources: Sequence[Path], config: WebGLMConfig, model_id: str) -> str:
     h = hashlib.sha256()
     h.update(model_id.encode())
+    h.update(_INDEXED.encode())
     h.update(TEXT_VERSION.encode())  # chunking and BM25 terms depend on it
     h.update(json.dumps(to_dict(config.chunk), sort_keys=True).encode())
     for src in sorted(sources):
