@@ -93,7 +93,7 @@ def main() -> None:
     encoder.encode(list(QUESTIONS), "query")
     out["query_encoding_ms"] = 1000 * (time.perf_counter() - t0) / len(QUESTIONS)
     times = {"faiss": [], "milvus_lite": []}
-    shared = []
+    shared, abstained = [], []
     for r in range(args.repeats):
         for q in QUESTIONS:
             t0 = time.perf_counter()
@@ -102,13 +102,16 @@ def main() -> None:
             t0 = time.perf_counter()
             b = store.rank(q)
             times["milvus_lite"].append(time.perf_counter() - t0)
-            if r == 0:
-                shared.append(len({_key(x) for x in a.references} & {_key(x) for x in b.references}))
+            if r == 0:  # both abstaining is agreement: count it as all references shared
+                both = a.abstained and b.abstained
+                shared.append(5 if both else len({_key(x) for x in a.references} & {_key(x) for x in b.references}))
+                abstained.append((a.abstained, b.abstained))
     store.close()
     out["rank"] = {name: {"queries": len(v), "p50_ms": 1000 * statistics.median(v),
                           "mean_ms": 1000 * statistics.fmean(v), "queries_per_s": len(v) / sum(v)}
                    for name, v in times.items()}
-    out["shared_references"] = {"per_question": shared, "mean": statistics.fmean(shared)}
+    out["shared_references"] = {"per_question": shared, "mean": statistics.fmean(shared),
+                                "abstained_faiss_milvus": abstained}
     out["machine"]["load_1min_end"] = os.getloadavg()[0]
     text = json.dumps(out, indent=2)
     print(text)

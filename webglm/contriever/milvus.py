@@ -34,8 +34,8 @@ import numpy as np
 from ..config import RankConfig
 from ..errors import ConfigError, CorpusError, ModelError
 from ..types import Passage
-from .lexical import STOPWORDS, tokenize
-from .ranking import Ranking, assemble, check_question
+from .lexical import tokenize
+from .ranking import Ranking, assemble, check_question, ranking_text
 
 FORMAT = "webglm-milvus/1"
 LITE, SERVER = "milvus-lite:", "milvus://"
@@ -43,9 +43,9 @@ META = "__meta__"
 K1, B = 1.2, 0.75  # the FAISS path's BM25 parameters, so both stores score alike
 MAX_TEXT, MAX_URL, MAX_TITLE = 65_535, 4_096, 1_024
 QUERY_LIMIT = 16_384  # Milvus caps one query's result window here
-ANALYZER = {"tokenizer": "standard",
-            "filter": ["lowercase", {"type": "stop", "stop_words": sorted(STOPWORDS)},
-                       {"type": "stemmer", "language": "english"}]}
+# The terms are webglm's own (lexical.tokenize), joined by spaces and made ASCII (_term): Milvus's
+# standard tokenizer then keeps each one whole, CJK bigrams included.
+ANALYZER = {"tokenizer": "standard"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
 
 
@@ -156,7 +156,10 @@ class MilvusStore:
         dim = int(self.encoder.encode(["dimension probe"], "passage").shape[1])
         schema = pm.MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("pk", dt.VARCHAR, is_primary=True, max_length=64)
-        schema.add_field("text", dt.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True,
+        schema.add_field("text", dt.VARCHAR, max_length=MAX_TEXT)
+        # webglm's own BM25 terms of title + text (what the index folder scores): Milvus's BM25 and
+        # TEXT_MATCH then count exactly webglm's terms
+        schema.add_field("terms", dt.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True,
                          analyzer_params=ANALYZER, enable_match=True)
         for name, size in (("url", MAX_URL), ("title", MAX_TITLE), ("source", MAX_URL), ("kind", 32)):
             schema.add_field(name, dt.VARCHAR, max_length=size)
@@ -165,7 +168,7 @@ class MilvusStore:
         schema.add_field("sparse", dt.SPARSE_FLOAT_VECTOR)
         schema.add_field("dense", dt.FLOAT_VECTOR, dim=dim)
         schema.add_function(pm.Function(name="text_bm25", function_type=pm.FunctionType.BM25,
-                                        input_field_names=["text"], output_field_names=["sparse"]))
+                                        input_field_names=["terms"], output_field_names=["sparse"]))
         index = self.client.prepare_index_params()
         # milvus-lite searches flat whatever is asked; a server gets an HNSW graph like FAISS past 50k
         dense = {"index_type": "FLAT"} if self.lite else {"index_type": "HNSW", "params": {"M": 32, "efConstruction": 200}}
@@ -234,7 +237,7 @@ class MilvusStore:
         new = list(passages)
         for start in range(0, len(new), batch):
             part = new[start:start + batch]
-            vecs = np.asarray(self.encoder.encode([p.text for p in part], "passage"), dtype=np.float32)
+            vecs = np.asarray(self.encoder.encode([ranking_text(p) for p in part], "passage"), dtype=np.float32)
             if vecs.shape[1] != int(self._meta.get("dim", vecs.shape[1])):
                 raise ModelError(f"encoder gives {vecs.shape[1]}-d vectors, the corpus holds "
                                  f"{self._meta['dim']}-d", stage="rank", url=self.uri)
@@ -246,15 +249,17 @@ class MilvusStore:
         return len(new)
 
     def _row(self, p: Passage, vec: np.ndarray) -> dict[str, Any]:
-        if len(p.text.encode("utf-8")) > MAX_TEXT:
+        terms = tokenize(ranking_text(p))
+        joined = " ".join(map(_term, terms))
+        if max(len(p.text.encode("utf-8")), len(joined.encode("utf-8"))) > MAX_TEXT:
             raise CorpusError(f"passage of {len(p.text)} characters is longer than Milvus keeps", url=p.url,
                               hint="lower chunk.max_tokens")
         if len(p.url.encode("utf-8")) > MAX_URL:
             raise CorpusError(f"passage URL longer than {MAX_URL} bytes", url=p.url[:200],
                               hint="use shorter file paths")
-        return {"pk": p.id, "text": p.text, "url": p.url, "title": _cut(p.title, MAX_TITLE),
+        return {"pk": p.id, "text": p.text, "terms": joined, "url": p.url, "title": _cut(p.title, MAX_TITLE),
                 "source": source_of(p), "kind": _cut(p.source, 32), "start": int(p.start),
-                "end": int(p.end), "n_tokens": len(tokenize(p.text)), "dense": vec.tolist()}
+                "end": int(p.end), "n_tokens": len(terms), "dense": vec.tolist()}
 
     def delete_source(self, source: str) -> int:
         """Delete every passage of one document (``file:docs/x.md``); returns how many."""
@@ -289,9 +294,10 @@ class MilvusStore:
         if not rows:
             return Ranking((), True, {"total": time.perf_counter() - t0}, {"passages": float(n)})
         vecs = np.asarray([r["dense"] for r in rows], dtype=np.float32)
-        lexical = self._bm25(terms, rows, n)
+        passages = [_passage(r) for r in rows]
+        lexical = self._bm25(terms, passages, [int(r["n_tokens"]) for r in rows], n)
         t2 = time.perf_counter()
-        refs, abstained, best = assemble([_passage(r) for r in rows], vecs, vecs @ qvec, lexical, cfg)
+        refs, abstained, best = assemble(passages, vecs, vecs @ qvec, lexical, cfg)
         t3 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "select": t3 - t2, "total": t3 - t0}
         return Ranking(refs, abstained, timings, {"passages": float(n), "candidates": float(len(rows))}, best)
@@ -300,7 +306,7 @@ class MilvusStore:
         """Union of the BM25 top-k (Milvus full-text search) and the dense top-k, BM25 order first."""
         found: dict[str, None] = {}
         if terms:  # the analysed terms, once each, as the FAISS path scores them
-            hits = self.client.search(self.name, data=[" ".join(terms)], anns_field="sparse", limit=k,
+            hits = self.client.search(self.name, data=[" ".join(map(_term, terms))], anns_field="sparse", limit=k,
                                       output_fields=["pk"], search_params={"metric_type": "BM25"})
             found.update(dict.fromkeys(h["entity"]["pk"] for h in hits[0]))
         hits = self.client.search(self.name, data=[qvec.tolist()], anns_field="dense", limit=k,
@@ -319,21 +325,21 @@ class MilvusStore:
     def _doc_freq(self, term: str) -> int:
         df = self._df.get(term)
         if df is None:
-            rows = self.client.query(self.name, filter=f"TEXT_MATCH(text, {_quote(term)})",
+            rows = self.client.query(self.name, filter=f"TEXT_MATCH(terms, {_quote(_term(term))})",
                                      output_fields=["count(*)"])
             df = self._df[term] = int(rows[0]["count(*)"])
         return df
 
-    def _bm25(self, terms: Sequence[str], rows: Sequence[dict], n: int) -> np.ndarray:
+    def _bm25(self, terms: Sequence[str], passages: Sequence[Passage], lengths: Sequence[int],
+              n: int) -> np.ndarray:
         """BM25 of the candidates over the whole collection, divided by the attainable maximum
         (every term matched with saturated frequency): the scale of :class:`BM25Index`."""
-        out = np.zeros(len(rows), dtype=np.float32)
+        out = np.zeros(len(passages), dtype=np.float32)
         if not terms or n == 0:
             return out
         avg = max(float(self._meta.get("tokens", 0)) / n, 1e-9)
-        counts = [_counts(r["text"]) for r in rows]
-        lengths = np.asarray([int(r["n_tokens"]) for r in rows], dtype=np.float32)
-        norm = K1 * (1.0 - B + B * lengths / avg)
+        counts = [_counts(ranking_text(p)) for p in passages]
+        norm = K1 * (1.0 - B + B * np.asarray(lengths, dtype=np.float32) / avg)
         ceiling = 0.0
         for term in terms:
             df = self._doc_freq(term)
@@ -342,6 +348,12 @@ class MilvusStore:
             tfs = np.asarray([c.get(term, 0) for c in counts], dtype=np.float32)
             out += weight * tfs * (K1 + 1.0) / (tfs + norm)
         return out / ceiling
+
+
+def _term(term: str) -> str:
+    """One BM25 term as one token of Milvus's standard tokenizer: ASCII words as they are,
+    others (CJK bigrams, accented words) as hex, which that tokenizer never splits."""
+    return term if term.isascii() else "x" + term.encode("utf-8").hex()
 
 
 def _cut(text: str, max_bytes: int) -> str:
