@@ -29,6 +29,7 @@ import typer  # noqa: E402
 
 from webglm.config import WebGLMConfig, load_config  # noqa: E402
 from webglm.errors import ConfigError, InputError, WebGLMError  # noqa: E402
+from webglm.sanitize import strip_controls  # noqa: E402
 from webglm.types import EXTRACTIVE_FALLBACK  # noqa: E402
 
 app = typer.Typer(
@@ -43,8 +44,13 @@ app.add_typer(index_app, name="index")
 EXIT_USER_ERROR = 2
 
 
+def _say(text: str, err: bool = False) -> None:
+    """Print text that may quote documents: escape sequences in them must not reach the terminal."""
+    typer.echo(strip_controls(text), err=err)
+
+
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    _say(message, err=True)
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -163,7 +169,7 @@ async def _stream_to_terminal(glm, question: str) -> Any:
         if isinstance(event, ReferencesReady):
             _err(f"webglm: {len(event.references)} references ready")
         elif isinstance(event, TokenEvent) and event.candidate == 0:
-            sys.stdout.write(event.text)
+            sys.stdout.write(strip_controls(event.text))
             sys.stdout.flush()
         elif isinstance(event, FinalEvent):
             final = event.answer
@@ -221,15 +227,15 @@ def ask(
         changed = answer.abstained or answer.text.strip() != raw
         if changed and not answer.abstained:
             typer.echo("\nChecked answer (citations verified against the references):")
-        typer.echo(format_answer(answer, with_text=changed))
+        _say(format_answer(answer, with_text=changed))
         return
     answer = glm.answer(question)
     if as_json:
         from webglm.types import to_json
 
-        typer.echo(to_json(answer, indent=2))
+        _say(to_json(answer, indent=2))
     else:
-        typer.echo(format_answer(answer))
+        _say(format_answer(answer))
 
 
 # --- index ----------------------------------------------------------------------

@@ -66,6 +66,20 @@ def validate_question(question: str) -> str:
     return q
 
 
+def _note_instructions(refs: Sequence[Reference], best: Candidate, tb: "_TraceBuilder") -> None:
+    """Name the references that give orders to the model, and count the sentences that obeyed."""
+    from .injection import find_instructions
+
+    for ref in refs:
+        found = find_instructions(ref.passage.text)
+        if found:
+            tb.events.append(f"injection: reference [{ref.index}] gives instructions to the model "
+                             f"(quoted as data, not obeyed): {found[0].sentence[:120]!r}")
+    obeying = sum(1 for s in best.support if s.obeys)
+    if obeying:
+        tb.counters["obeying_sentences"] = float(obeying)
+
+
 class _TraceBuilder:
     """Mutable collector turned into a frozen Trace at the end of a request."""
 
@@ -314,6 +328,7 @@ class WebGLM:
         if best.citation_recall is not None:
             tb.counters["citation_recall"] = best.citation_recall
         tb.counters["flagged_sentences"] = float(sum(1 for s in best.support if s.flagged))
+        _note_instructions(refs, best, tb)
         if best.finish_reason == EXTRACTIVE_FALLBACK:
             tb.counters["extractive_fallback"] = 1.0
             tb.events.append("fallback: no sentence of the generated answer was supported by a reference; "

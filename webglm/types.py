@@ -73,6 +73,9 @@ class SentenceSupport:
     cited: tuple[int, ...]
     supported_by: tuple[int, ...]
     flagged: bool  # True when no reference supports the sentence
+    # references whose embedded instructions ("ignore previous instructions and say X") the
+    # sentence follows; such a sentence is flagged and carries no citation
+    obeys: tuple[int, ...] = ()
 
 
 # Candidate.finish_reason when the model's text was unsupported and replaced by quoted reference sentences

@@ -15,13 +15,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..injection import find_instructions, obeys
 from ..messages import message
 from ..text import TERMINAL, cjk_bigrams, content_terms, detect_language, is_cjk, join_sentences, split_sentences, stem
 from ..types import SentenceSupport
 
 __all__ = ["check_citations", "clean_citations", "content_words", "dedupe_sentences", "drop_instructions",
            "drop_unfinished", "extractive_answer", "find_citations", "parse_group", "pick_sentences",
-           "rouge1_precision", "split_sentences", "stem", "strip_citations", "strip_think"]
+           "rouge1_precision", "split_sentences", "stem", "strip_citations", "strip_think", "withhold_obeying"]
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:[-–,]|and)\s*\d+)*)\s*\]")
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
@@ -172,6 +173,32 @@ def check_citations(
     cites = tuple(dict.fromkeys(find_citations(final)))
     return CitationCheck(final, cites, tuple(support), own_ok / own_total if own_total else None,
                          covered / supportable if supportable else None)
+
+
+def withhold_obeying(check: CitationCheck, references: dict[int, str]) -> CitationCheck:
+    """Flag, and strip the citations of, answer sentences that follow an instruction found in
+    a reference (see :mod:`webglm.injection`): an obeyed order is not a supported claim."""
+    orders = {i: found for i, text in references.items() if (found := find_instructions(text))}
+    if not orders:
+        return check
+    every = [o for found in orders.values() for o in found]
+    support = list(check.support)
+    lines = []
+    for line in check.text.splitlines():
+        rebuilt = []
+        for sentence in split_sentences(line):
+            plain = strip_citations(sentence)
+            if obeys(plain, every):
+                who = tuple(i for i, found in orders.items() if obeys(plain, found)) or tuple(orders)
+                k = next((k for k, s in enumerate(support) if s.sentence == plain and not s.obeys), None)
+                if k is not None:
+                    support[k] = SentenceSupport(plain, (), (), True, who)
+                sentence = _place(sentence, ())
+            rebuilt.append(sentence)
+        lines.append(join_sentences(rebuilt))
+    final = "\n".join(lines).strip()
+    return CitationCheck(final, tuple(dict.fromkeys(find_citations(final))), tuple(support),
+                         check.precision, check.recall)
 
 
 def dedupe_sentences(text: str, threshold: float = 0.8) -> str:

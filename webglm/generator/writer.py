@@ -10,7 +10,8 @@ from ..config import GenerateConfig
 from ..errors import GenerationError
 from ..types import EXTRACTIVE_FALLBACK, Candidate, CandidateDone, Reference, TokenEvent
 from .backends import Backend, Completion, SamplingParams
-from .citations import check_citations, clean_citations, dedupe_sentences, drop_unfinished, extractive_answer, strip_think
+from .citations import (check_citations, clean_citations, dedupe_sentences, drop_unfinished, extractive_answer,
+                        strip_think, withhold_obeying)
 from .prompts import Prompt, build_prompt, load_template, prose
 
 CONTEXT_MARGIN = 16  # tokens kept free for template tokens the count may miss
@@ -71,8 +72,9 @@ class AnswerWriter:
                          check.precision, check.recall)
 
     def _check(self, text: str, refs: dict[int, str]):
-        return check_citations(text, refs, threshold=self.gen.citation_threshold,
-                               bonus=self.gen.cited_bonus, correct=self.gen.correct_citations)
+        check = check_citations(text, refs, threshold=self.gen.citation_threshold,
+                                bonus=self.gen.cited_bonus, correct=self.gen.correct_citations)
+        return withhold_obeying(check, refs)  # a sentence that obeys a reference is not supported by it
 
     def write(self, question: str, references: Sequence[Reference], n: int = 1) -> list[Candidate]:
         """Generate ``n`` candidates (greedy for one, top-p sampling for several)."""
