@@ -29,7 +29,9 @@ import typer  # noqa: E402
 
 from webglm.config import WebGLMConfig, load_config  # noqa: E402
 from webglm.errors import ConfigError, InputError, WebGLMError  # noqa: E402
+from webglm.messages import message  # noqa: E402
 from webglm.sanitize import strip_controls  # noqa: E402
+from webglm.text import language_name  # noqa: E402
 from webglm.types import EXTRACTIVE_FALLBACK  # noqa: E402
 
 app = typer.Typer(
@@ -116,8 +118,7 @@ def format_timings(answer) -> str:
     return "timings: " + " · ".join(parts)
 
 
-QUOTED_NOTE = ("(Quoted from the references: no sentence the model wrote was supported by them. "
-               "--set generate.fallback=none shows the model's own answer, flagged.)")
+QUOTED_NOTE = message("quoted_unsupported")
 
 
 def _failure(f) -> str:
@@ -131,8 +132,11 @@ def format_answer(answer, *, with_text: bool = True) -> str:
     out = []
     if with_text:
         out.append(answer.text.strip())
-        if answer.candidates and answer.candidates[0].candidate.finish_reason == EXTRACTIVE_FALLBACK:
-            out.append(QUOTED_NOTE)
+        best = answer.candidates[0].candidate if answer.candidates else None
+        if best is not None and best.finish_reason == EXTRACTIVE_FALLBACK:
+            lang = answer.trace.language or "en"
+            out.append(message("quoted_unsupported", lang) if best.raw_text else
+                       message("quoted_language", lang, name=language_name(lang)))
     if answer.references:
         out += ["", "References:", format_references(answer)]
     if len(answer.candidates) > 1:
@@ -308,7 +312,7 @@ def index_info(path: Path = typer.Argument(..., help="An index directory.")) -> 
 def eval_(
     dataset: Path = typer.Argument(..., help="Dataset file (jsonl/json/Posts.xml/txt)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: results.jsonl, report.md, report.json."),
-    fmt: str = typer.Option("auto", "--format", help="auto, nq-open, webquestions, webglm-qa, webgpt, eli5, stackexchange, jsonl, hf."),
+    fmt: str = typer.Option("auto", "--format", help="auto, nq-open, webquestions, webglm-qa, webgpt, eli5, stackexchange, squad, jsonl, hf."),
     corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Answer from a local corpus instead of the web."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Record/replay cache file (sqlite)."),
     record: bool = typer.Option(False, "--record", help="Store search results and pages in --cache."),
@@ -321,6 +325,7 @@ def eval_(
                                       "machine), --ray auto (this node's cluster), --ray HOST:PORT."),
     actors: int = typer.Option(2, "--actors", min=1, help="With --ray: actors, each holding one loaded pipeline."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    sample: Optional[int] = typer.Option(None, "--sample", min=1, help="squad: a fixed random subset of N questions (--seed)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run examples that failed before."),
     timeout: float = typer.Option(0.0, "--timeout", help="Seconds per example (0: none)."),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Record malformed rows instead of stopping."),
@@ -343,6 +348,8 @@ def eval_(
                                 "references": references_field}.items() if v}
     se = {k: v for k, v in {"top_n": se_top_n, "min_score": se_min_score, "min_answers": se_min_answers}.items()
           if v is not None}
+    if sample is not None:
+        se.update(sample=sample, seed=seed)
     report = eval_command(dataset, out_dir=out, fmt=fmt, config=build_config(config_file, sets), corpus=corpus,
                           cache=cache, record=record, replay=replay, snapshot=snapshot, answerer=answerer,
                           use_references=use_references, concurrency=concurrency, limit=limit,
