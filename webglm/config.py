@@ -89,7 +89,9 @@ class ChunkConfig:
     overlap_tokens: int = 20
     min_chars: int = 50  # WebGLM drops lines shorter than 50 chars (compat mode)
     max_chars: int = 1200  # WebGLM cuts lines longer than 1200 chars (compat mode)
-    per_url_cap: int = 30
+    # a guard against pathological pages, not a budget: real pages stay far below it (the largest
+    # of 240 saved pages gives 215 passages), and a page it cuts is reported as a failure
+    per_url_cap: int = 1000
     dedup: bool = True
 
     def __post_init__(self) -> None:
@@ -110,7 +112,11 @@ class RankConfig:
     quantize: str = "auto"  # "auto" | "int8" | "none"
     similarity: str = "cosine"  # "dot" (Contriever) | "cosine"
     top_k: int = 5  # WebGLM keeps the top 5 references
-    prefilter: int = 64  # BM25 candidates handed to the dense encoder
+    prefilter: int = 64  # corpus index: candidates from each of BM25 and FAISS (stored vectors, no encoding)
+    # web mode: passages encoded per question. All of them when there are no more; otherwise BM25's
+    # best 3/4 of the budget plus each page's leading passages. Encoding every passage costs about as
+    # much as WebGLM's own method; 32 keeps ranking >= 5x faster (docs/benchmarks.md)
+    dense_budget: int = 32
     dense_weight: float = 0.7  # fusion weight of the dense score (tuned on Stack Exchange, docs/benchmarks)
     mmr_lambda: float = 0.8  # 1.0 disables diversity
     per_url_cap: int = 2
@@ -132,6 +138,7 @@ class RankConfig:
                f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever or hash)")
         _check(self.fusion in ("score", "rrf"), "rank", f"unknown fusion {self.fusion!r}")
         _check(self.prefilter >= 1, "rank", "prefilter must be >= 1")
+        _check(self.dense_budget >= 1, "rank", "dense_budget must be >= 1")
         _check(self.per_url_cap >= 1, "rank", "per_url_cap must be >= 1")
         _check(self.batch_size >= 1 and self.cache_size >= 0, "rank", "batch_size must be >= 1, cache_size >= 0")
         _check(8 <= self.max_length <= 8192, "rank", "max_length must be in 8..8192")
@@ -203,6 +210,35 @@ class ScorerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """``webglm serve``: queueing, limits and access (API keys come from ``$WEBGLM_API_KEYS``)."""
+
+    generation_slots: int = 0  # 0 = per backend: 1 for llama.cpp/transformers, openai_slots for openai
+    openai_slots: int = 16
+    max_pending: int = 32  # requests admitted at once (retrieving + queued + generating); more get 503
+    timeout: float = 120.0  # default per-request deadline, seconds; a request may ask for less
+    max_timeout: float = 600.0
+    max_body_bytes: int = 64 * 1024  # larger request bodies get 413
+    header_timeout: float = 10.0  # a connection must send its request headers within this
+    body_timeout: float = 10.0  # ... and its body within this (408 otherwise)
+    max_connections: int = 64  # concurrent connections and requests; more get 503
+    rate_limit: int = 60  # requests per minute per API key (or per client address); 0 = off
+    cors_origins: tuple[str, ...] = ()  # empty = no CORS headers
+    log_questions: bool = False  # request logs carry a hash of the question unless this is set
+    sources_in_text: bool = True  # /v1/chat/completions: append a numbered source list to the text
+    mcp: bool = True  # mount the MCP streamable HTTP endpoint at /mcp
+
+    def __post_init__(self) -> None:
+        for name in ("generation_slots", "openai_slots", "max_pending", "max_body_bytes",
+                     "max_connections", "rate_limit"):
+            _check(getattr(self, name) >= 0, "serve", f"{name} must be >= 0")
+        _check(self.max_body_bytes >= 1024, "serve", "max_body_bytes must be at least 1024")
+        for name in ("timeout", "max_timeout", "header_timeout", "body_timeout"):
+            value = getattr(self, name)
+            _check(value == value and 0.0 < value < float("inf"), "serve", f"{name} must be finite and > 0")
+
+
+@dataclass(frozen=True, slots=True)
 class WebGLMConfig:
     """All settings of a :class:`webglm.WebGLM` pipeline."""
 
@@ -212,6 +248,7 @@ class WebGLMConfig:
     rank: RankConfig = field(default_factory=RankConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     cache_dir: str = ""  # empty = $WEBGLM_CACHE or ~/.cache/webglm
 
     def resolved_cache_dir(self) -> Path:

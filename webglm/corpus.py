@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 from .config import WebGLMConfig
 from .errors import CorpusError
+from .text import TEXT_VERSION
 from .types import Failure, to_dict
 
 Progress = Callable[[str], None]
@@ -60,9 +61,16 @@ def resolve_corpus_path(path: str | os.PathLike) -> Path:
     return p
 
 
+# Part of the cache key: cached indexes built before passages were indexed as title + text
+# are rebuilt instead of reused.
+_INDEXED = "title+text"
+
+
 def _fingerprint(sources: Sequence[Path], config: WebGLMConfig, model_id: str) -> str:
     h = hashlib.sha256()
     h.update(model_id.encode())
+    h.update(_INDEXED.encode())
+    h.update(TEXT_VERSION.encode())  # chunking and BM25 terms depend on it
     h.update(json.dumps(to_dict(config.chunk), sort_keys=True).encode())
     for src in sorted(sources):
         files = [src] if src.is_file() else sorted(f for f in src.rglob("*") if f.is_file())

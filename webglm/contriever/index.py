@@ -7,6 +7,7 @@ Layout of an index folder::
     vectors.faiss    IndexFlatIP (exact) below ``rank.hnsw_threshold`` passages, HNSW above
     lexical.npz      BM25 postings;  lexical_terms.json  its vocabulary
 
+Passages are indexed (BM25 and vectors) as title + text (:func:`.ranking.ranking_text`).
 Ranking a question never re-encodes stored passages: dense scores of the BM25
 candidates come from the vectors kept in FAISS.
 """
@@ -23,12 +24,14 @@ import numpy as np
 
 from ..config import RankConfig
 from ..errors import CorpusError, ModelError
+from ..text import TEXT_VERSION
 from ..types import Passage, from_dict, to_dict
 from .lexical import BM25Index
-from .ranking import Ranking, assemble, check_question
+from .ranking import Ranking, assemble, check_question, ranking_text
 
 FORMAT = "webglm-corpus-index/1"
 FILES = ("meta.json", "passages.jsonl", "vectors.faiss", "lexical.npz", "lexical_terms.json")
+INDEXED = "title+text"  # what the vectors and BM25 saw; indexes without this key saw the text alone
 HNSW_M = 32  # links per node: the usual recall/memory balance for a few hundred dims
 
 
@@ -92,7 +95,7 @@ class CorpusIndex:
             raise ModelError(f"encoder gives {vecs.shape[1]}-d vectors, the index holds {self.faiss_index.d}-d",
                              stage="rank", hint="use the encoder the index was built with")
         self.faiss_index.add(vecs)
-        self.lexical.add(p.text for p in new)
+        self.lexical.add(ranking_text(p) for p in new)
         self._passages.extend(new)
         if self.kind == "flat" and len(self._passages) > self.rank_config.hnsw_threshold:
             self._to_hnsw()
@@ -102,7 +105,7 @@ class CorpusIndex:
         size = max(self.rank_config.batch_size * 8, 256)  # chunks big enough for length sorting to pay
         parts = []
         for start in range(0, len(passages), size):
-            parts.append(self.encoder.encode([p.text for p in passages[start:start + size]], "passage"))
+            parts.append(self.encoder.encode([ranking_text(p) for p in passages[start:start + size]], "passage"))
             if progress is not None:
                 progress(min(start + size, len(passages)), len(passages))
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
@@ -159,8 +162,9 @@ class CorpusIndex:
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         faiss = _faiss()
-        meta = {"format": FORMAT, "model_id": self.encoder.model_id, "count": len(self),
-                "dim": int(self.faiss_index.d) if self.faiss_index is not None else 0, "kind": self.kind}
+        meta = {"format": FORMAT, "model_id": self.encoder.model_id, "count": len(self), "indexed": INDEXED,
+                "dim": int(self.faiss_index.d) if self.faiss_index is not None else 0, "kind": self.kind,
+                "tokenizer": TEXT_VERSION}
         lines = "".join(json.dumps(to_dict(p), ensure_ascii=False) + "\n" for p in self._passages)
         _atomic(out / "passages.jsonl", lambda tmp: tmp.write_text(lines, encoding="utf-8"))
         if self.faiss_index is not None:
@@ -197,6 +201,9 @@ class CorpusIndex:
         terms = json.loads((folder / "lexical_terms.json").read_text(encoding="utf-8"))
         with np.load(folder / "lexical.npz") as arrays:
             lexical = BM25Index.from_arrays(terms, dict(arrays))
+        if meta.get("tokenizer") != TEXT_VERSION:  # terms made by an older tokenizer: re-index the text
+            lexical = BM25Index(lexical.k1, lexical.b)
+            lexical.add(p.text for p in passages)
         counts = {len(passages), len(lexical), faiss_index.ntotal if faiss_index is not None else 0}
         if counts != {int(meta["count"])}:
             raise ValueError(f"files disagree on the passage count (meta {meta['count']}, found {sorted(counts)})")
