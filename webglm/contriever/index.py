@@ -7,6 +7,7 @@ Layout of an index folder::
     vectors.faiss    IndexFlatIP (exact) below ``rank.hnsw_threshold`` passages, HNSW above
     lexical.npz      BM25 postings;  lexical_terms.json  its vocabulary
 
+Passages are indexed (BM25 and vectors) as title + text (:func:`.ranking.ranking_text`).
 Ranking a question never re-encodes stored passages: dense scores of the BM25
 candidates come from the vectors kept in FAISS.
 """
@@ -26,10 +27,11 @@ from ..errors import CorpusError, ModelError
 from ..text import TEXT_VERSION
 from ..types import Passage, from_dict, to_dict
 from .lexical import BM25Index
-from .ranking import Ranking, assemble, check_question
+from .ranking import Ranking, assemble, check_question, covers, ranking_text
 
 FORMAT = "webglm-corpus-index/1"
 FILES = ("meta.json", "passages.jsonl", "vectors.faiss", "lexical.npz", "lexical_terms.json")
+INDEXED = "title+text"  # what the vectors and BM25 saw; indexes without this key saw the text alone
 HNSW_M = 32  # links per node: the usual recall/memory balance for a few hundred dims
 
 
@@ -86,14 +88,16 @@ class CorpusIndex:
         new = list(passages)
         if not new:
             return 0
-        vecs = self._encode(new, progress)
+        return self._append(new, self._encode(new, progress))
+
+    def _append(self, new: list[Passage], vecs: np.ndarray) -> int:
         if self.faiss_index is None:
             self.faiss_index = _faiss().IndexFlatIP(vecs.shape[1])
         if vecs.shape[1] != self.faiss_index.d:
             raise ModelError(f"encoder gives {vecs.shape[1]}-d vectors, the index holds {self.faiss_index.d}-d",
                              stage="rank", hint="use the encoder the index was built with")
         self.faiss_index.add(vecs)
-        self.lexical.add(p.text for p in new)
+        self.lexical.add(ranking_text(p) for p in new)
         self._passages.extend(new)
         if self.kind == "flat" and len(self._passages) > self.rank_config.hnsw_threshold:
             self._to_hnsw()
@@ -103,7 +107,7 @@ class CorpusIndex:
         size = max(self.rank_config.batch_size * 8, 256)  # chunks big enough for length sorting to pay
         parts = []
         for start in range(0, len(passages), size):
-            parts.append(self.encoder.encode([p.text for p in passages[start:start + size]], "passage"))
+            parts.append(self.encoder.encode([ranking_text(p) for p in passages[start:start + size]], "passage"))
             if progress is not None:
                 progress(min(start + size, len(passages)), len(passages))
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
@@ -117,6 +121,22 @@ class CorpusIndex:
         hnsw.hnsw.efSearch = max(64, self.rank_config.prefilter)
         hnsw.add(vecs)
         self.faiss_index = hnsw
+
+    def count(self) -> int:
+        """Passages stored (the :class:`~webglm.protocols.CorpusStore` spelling of ``len``)."""
+        return len(self._passages)
+
+    def delete_source(self, source: str) -> int:
+        """Drop every passage of one document (``file:docs/x.md``), keeping the stored vectors
+        of the rest (no re-encoding); returns how many were dropped."""
+        keep = [i for i, p in enumerate(self._passages) if p.url.split("#", 1)[0] != source]
+        dropped = len(self._passages) - len(keep)
+        if dropped:
+            vecs, kept = self.vectors(keep), [self._passages[i] for i in keep]
+            self.faiss_index, self.lexical, self._passages = None, BM25Index(), []
+            if kept:
+                self._append(kept, np.ascontiguousarray(vecs, dtype=np.float32))
+        return dropped
 
     # --- ranking --------------------------------------------------------------------
 
@@ -147,7 +167,8 @@ class CorpusIndex:
         vecs = self.vectors(ids)
         lexical = self.lexical.scores(question)[ids]
         t2 = time.perf_counter()
-        refs, abstained, best = assemble([self._passages[i] for i in ids], vecs, vecs @ qvec, lexical, cfg)
+        refs, abstained, best = assemble([self._passages[i] for i in ids], vecs, vecs @ qvec, lexical, cfg,
+                                         covers(self.encoder, question))
         t3 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "select": t3 - t2, "total": t3 - t0}
         counters = {"passages": float(len(self)), "candidates": float(len(ids))}
@@ -160,7 +181,7 @@ class CorpusIndex:
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         faiss = _faiss()
-        meta = {"format": FORMAT, "model_id": self.encoder.model_id, "count": len(self),
+        meta = {"format": FORMAT, "model_id": self.encoder.model_id, "count": len(self), "indexed": INDEXED,
                 "dim": int(self.faiss_index.d) if self.faiss_index is not None else 0, "kind": self.kind,
                 "tokenizer": TEXT_VERSION}
         lines = "".join(json.dumps(to_dict(p), ensure_ascii=False) + "\n" for p in self._passages)

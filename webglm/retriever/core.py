@@ -8,6 +8,7 @@ no network at all (a missing entry becomes a ``replay_miss`` failure).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Callable, Sequence
 
@@ -16,8 +17,9 @@ import httpx
 from ..config import ChunkConfig, FetchConfig, SearchConfig
 from ..errors import FetchError, SearchError
 from ..protocols import PageStore, SearchEngine
+from ..sanitize import strip_controls
 from ..types import Failure, Page, Passage, Retrieval, SearchHit
-from .chunk import chunk_text, dedup_passages, passage_id
+from .chunk import chunk_page, dedup_passages, passage_id
 from .extract import aextract
 from .fetch import FetchResult, Fetcher
 from .search import normalize_url
@@ -46,6 +48,14 @@ def snippet_passage(hit: SearchHit) -> Passage:
         end=len(text),
         source="snippet",
     )
+
+
+def _shown_safely(hit: SearchHit) -> SearchHit:
+    """The hit without terminal control sequences in the title and snippet users will see."""
+    title, snippet = strip_controls(hit.title), strip_controls(hit.snippet)
+    if title == hit.title and snippet == hit.snippet:
+        return hit
+    return dataclasses.replace(hit, title=title, snippet=snippet)
 
 
 class WebRetriever:
@@ -111,26 +121,28 @@ class WebRetriever:
                 self.page_store.put_page(page)
         return result
 
-    async def _extract_one(self, page: Page, title_hint: str) -> list[Passage] | Failure:
+    async def _extract_one(self, page: Page, title_hint: str) -> tuple[list[Passage], list[Failure]]:
         try:
             title, text = await aextract(page, timeout=self.fetch_config.extract_timeout)
         except FetchError as exc:
-            return Failure("extract", exc.kind, exc.message, page.url)
+            return [], [Failure("extract", exc.kind, exc.message, page.url)]
         except Exception as exc:  # a broken page must not end the stage
-            return Failure("extract", "error", f"{type(exc).__name__}: {exc}"[:300], page.url)
-        passages = chunk_text(text, url=page.url, title=title or title_hint, config=self.chunk_config)
+            return [], [Failure("extract", "error", f"{type(exc).__name__}: {exc}"[:300], page.url)]
+        cap = self.chunk_config.per_url_cap
+        passages, cut = chunk_page(text, url=page.url, title=title or title_hint, config=self.chunk_config)
         if not passages:
-            return Failure("extract", "empty", "no passage survived chunking", page.url)
-        return passages
+            return [], [Failure("extract", "empty", "no passage survived chunking", page.url)]
+        if cut:  # the page is still used, but say what chunk.per_url_cap left out
+            return passages, [Failure("chunk", "capped", f"kept the first {cap} of {cap + cut} passages "
+                                      "(raise chunk.per_url_cap to keep more)", page.url)]
+        return passages, []
 
     async def _collect(self, pages: Sequence[Page], tasks: dict[str, asyncio.Future]):
         passages, failures = [], []
         for page in pages:  # in hit order, whatever order extraction finished in
-            result = await tasks[page.url]
-            if isinstance(result, Failure):
-                failures.append(result)
-            else:
-                passages.extend(result)
+            found, failed = await tasks[page.url]
+            passages.extend(found)
+            failures.extend(failed)
         return passages, failures
 
     async def retrieve(self, question: str) -> Retrieval:
@@ -141,7 +153,7 @@ class WebRetriever:
         """
         t0 = time.perf_counter()
         hits, events, failures = await self._search(question)
-        hits = _unique_hits(hits, self.search_config.k)
+        hits = [_shown_safely(h) for h in _unique_hits(hits, self.search_config.k)]
         t1 = time.perf_counter()
         titles = {h.url: h.title for h in hits}
         tasks: dict[str, asyncio.Future] = {}
