@@ -40,7 +40,7 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
                  progress: bool = True, resamples: int = 1000, seed: int = 0,
                  dataset_options: Mapping[str, Any] | None = None,
                  pipeline_kwargs: Mapping[str, Any] | None = None, given_passages: bool = False,
-                 offset: int = 0) -> Report:
+                 offset: int = 0, ray_address: str | None = None, actors: int = 2) -> Report:
     """Run ``webglm eval``: load the dataset, build the answerer, run (resuming) and report.
 
     ``config`` is a :class:`webglm.WebGLMConfig` (None: defaults). ``answerer="extractive"``
@@ -49,6 +49,8 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
     ``pipeline_kwargs`` go to ``WebGLM`` (e.g. an ``encoder`` or ``engine`` to inject).
     ``nq-oracle`` data is answered from a corpus of all its passages (built once, cached),
     or with ``given_passages`` from each question's own passages.
+    ``ray_address`` spreads the questions over ``actors`` Ray actors, one pipeline each
+    (see :mod:`webglm.eval.distributed`); rows are written here, by this process.
     """
     if answerer not in ANSWERERS:
         raise EvalError(f"unknown answerer {answerer!r}", hint=f"use one of {', '.join(ANSWERERS)}")
@@ -68,6 +70,12 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
         from .baselines import ExtractiveAnswerer
 
         return run_eval(ds, out_dir=out_dir, answer_fn=ExtractiveAnswerer(), options=options)
+    if ray_address is not None:
+        if record or replay:
+            raise EvalError("--ray does not combine with --record/--replay yet",
+                            hint="record or replay without --ray, or use --corpus for repeatable retrieval")
+        return _ray_eval(ds, out_dir, ray_address, actors, config, corpus, use_references, options,
+                         pipeline_kwargs)
     store = open_store(cache, record=record, replay=replay, snapshot=snapshot)
     if ds.fmt == "squad" and corpus is None:  # answer from all the paragraphs, not the question's own
         from ..config import WebGLMConfig
@@ -105,6 +113,23 @@ def _oracle_corpus(dataset: str | Path, config: Any, pipeline_kwargs: dict, skip
     full = load_dataset(dataset, "nq-oracle", skip_bad_rows=skip_bad_rows)
     say = (lambda msg: print(f"webglm: {msg}", file=sys.stderr)) if progress else None
     return build_oracle_corpus(full, pipeline_kwargs["encoder"], config, progress=say)
+
+
+def _ray_eval(ds, out_dir, address: str, actors: int, config: Any, corpus: Any, use_references: str,
+              options: RunOptions, pipeline_kwargs: Mapping[str, Any] | None) -> Report:
+    """The run with a Ray answerer: at least one example in flight per actor."""
+    import dataclasses
+
+    from .distributed import RayAnswerer
+
+    answerer = RayAnswerer(address, actors=actors, config=config, corpus=corpus, use_references=use_references,
+                           pipeline_kwargs=pipeline_kwargs)
+    try:
+        answerer.wait_ready()
+        options = dataclasses.replace(options, concurrency=max(options.concurrency, actors))
+        return run_eval(ds, out_dir=out_dir, answer_fn=answerer, options=options)
+    finally:
+        answerer.close()
 
 
 def summary_line(report: Report) -> str:
