@@ -131,3 +131,14 @@ def test_locate_in_page_maps_a_respaced_quote_back():
     start, end = locate_in_page(page, passage, ev)
     assert page[start:end] == "Eiffel Tower was\ncompleted in 1889."
     assert locate_in_page(page, passage, Evidence(1, "not there", 0, 9, 0.1)) is None
+
+
+@pytest.mark.slow
+def test_short_unrelated_reference_does_not_support_with_minilm():
+    from webglm.config import RankConfig
+    from webglm.contriever import make_encoder
+
+    model = SupportModel.load(encoder=make_encoder(RankConfig()))
+    refs = {1: "City 16 is in land 16. It has 16 bridges.", 2: "Other text 16."}
+    check = check_citations("City 16 is in land 16 [1][2].", refs, support=model)
+    assert check.support[0].supported_by == (1,) and check.text == "City 16 is in land 16 [1]."

@@ -141,7 +141,13 @@ def _scores(sentences: Sequence[str], references: dict[int, str], support: Any) 
     """Score of every sentence against every reference (one batch per reference)."""
     if support is None:  # WebGLM's rule on the whole passage, no span
         return {i: [(rouge1_precision(s, ref), 0, 0) for s in sentences] for i, ref in references.items()}
-    return {i: [(r.probability, r.start, r.end) for r in support.score(list(sentences), ref)] if sentences else []
+    floor = getattr(support, "min_overlap", 0.0)
+
+    def prob(r: Any) -> float:
+        # a reference sharing under ``floor`` of the sentence's content words in its best window
+        # supports nothing, however close the embeddings are ("Other text 16." vs "City 16 is ...")
+        return r.probability if not r.features or r.features[1] >= floor else 0.0
+    return {i: [(prob(r), r.start, r.end) for r in support.score(list(sentences), ref)] if sentences else []
             for i, ref in references.items()}
 
 

@@ -151,6 +151,9 @@ class SupportModel:
         self.weights = dict(weights)
         self.threshold = threshold
         self.bonus = 0.0  # the probability already knows nothing of who cited what
+        # in answers, a supporting window must share at least this share of the sentence's
+        # content words (the probability alone let unrelated short references through)
+        self.min_overlap = 0.6
         self.dense = dense and any(self.weights.get(f) for f in ("dense_window", "dense_passage"))
         self.encoder = encoder if self.dense else None
         self.name = name
