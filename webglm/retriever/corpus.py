@@ -18,13 +18,15 @@ from typing import Sequence
 
 from ..config import ChunkConfig
 from ..errors import CorpusError
+from ..sanitize import strip_controls
 from ..types import Failure, Page, Passage
 from .body import decode_body
 from .chunk import dedup_passages, make_passages, split_spans
-from .extract import _extract_sync
+from .extract import extract_local
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst", ".html", ".htm"})
 MAX_FILE_BYTES = 20 * 1024 * 1024
+EXTRACT_TIMEOUT = 2.0  # seconds per HTML file, as fetch.extract_timeout for web pages
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+]){3,}\s*$")
 _FENCE = re.compile(r"^(```|~~~)", re.MULTILINE)
@@ -92,7 +94,7 @@ def _passages_of(path: Path, shown: str, text: str, chunk: ChunkConfig) -> list[
     suffix = path.suffix.lower()
     if suffix in (".html", ".htm"):
         page = Page(url=base, final_url=base, status=200, content_type="text/html", text=text, fetched_at=0.0)
-        title, body = _extract_sync(page)
+        title, body = extract_local(page, timeout=EXTRACT_TIMEOUT)
         title = title or path.name
         return make_passages(body, split_spans(body, chunk), url=base, title=title, source="local")
     if suffix in (".md", ".markdown"):
@@ -118,7 +120,7 @@ def _read_text(path: Path) -> str:
         raise CorpusError(f"file larger than {MAX_FILE_BYTES} bytes", url=str(path))
     data = path.read_bytes()
     try:
-        return decode_body(data, "")
+        return strip_controls(decode_body(data, ""))  # before offsets are taken: they stay right
     except Exception as exc:  # binary or undecodable: skip the file, keep the corpus
         raise CorpusError(f"not a text file ({getattr(exc, 'kind', 'decode')})", url=str(path)) from None
 
