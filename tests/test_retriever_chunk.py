@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webglm.config import ChunkConfig
-from webglm.retriever.chunk import TOKEN, chunk_text, count_tokens, dedup_passages, passage_id
+from webglm.retriever.chunk import chunk_text, count_tokens, dedup_passages, passage_id
+from webglm.text import token_spans
 from webglm.types import Passage
 
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéß0123456789", min_size=1, max_size=12)
@@ -32,8 +33,8 @@ def test_passages_cover_text_in_order_within_the_size_limit(text, config):
         assert a.start < b.start and a.end < b.end and b.start <= a.end + len(text)
     # coverage: every token of the text lies inside some passage span
     spans = [(p.start, p.end) for p in passages]
-    for match in TOKEN.finditer(text):
-        assert any(s <= match.start() and match.end() <= e for s, e in spans), match.group()
+    for start, end in token_spans(text):
+        assert any(s <= start and end <= e for s, e in spans), text[start:end]
     # text is the span with whitespace collapsed
     for p in passages:
         assert p.text == " ".join(text[p.start : p.end].split())

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 
 from .config import WebGLMConfig
 from .errors import CorpusError
+from .text import TEXT_VERSION
 from .types import Failure, from_dict, to_dict
 
 Progress = Callable[[str], None]
@@ -72,7 +73,8 @@ def _fingerprint(sources: Sequence[Path], config: WebGLMConfig, model_id: str) -
 
     h = hashlib.sha256()
     rank = config.rank
-    settings = {"model_id": model_id, "chunk": to_dict(config.chunk), "corpus": to_dict(config.corpus),
+    # chunking and BM25 terms depend on the text module's version
+    settings = {"model_id": model_id, "text": TEXT_VERSION, "chunk": to_dict(config.chunk), "corpus": to_dict(config.corpus),
                 "rank": [rank.encoder, rank.model, rank.query_model, rank.quantize, rank.similarity,
                          rank.max_length]}
     h.update(json.dumps(settings, sort_keys=True).encode())

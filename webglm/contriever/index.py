@@ -25,6 +25,7 @@ import numpy as np
 
 from ..config import RankConfig
 from ..errors import CorpusError, ModelError
+from ..text import TEXT_VERSION
 from ..types import Passage, from_dict, to_dict
 from .lexical import BM25Index
 from .persist import Writer, check_settings, locked_folder, settings_of, verify, write_error
@@ -170,7 +171,8 @@ class CorpusIndex:
                 writer.commit()
                 meta = {"format": FORMAT, "model_id": self.encoder.model_id, "count": len(self),
                         "dim": int(self.faiss_index.d) if self.faiss_index is not None else 0, "kind": self.kind,
-                        "settings": settings_of(self.rank_config), "sha256": writer.sums}
+                        "tokenizer": TEXT_VERSION, "settings": settings_of(self.rank_config),
+                        "sha256": writer.sums}
                 # meta.json last: a folder without it is not an index, and until it is replaced
                 # the old checksums reject the new files, so a crash mid-save is visible
                 writer.write("meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1), "utf-8"),
@@ -221,6 +223,9 @@ class CorpusIndex:
         terms = json.loads((folder / "lexical_terms.json").read_text(encoding="utf-8"))
         with np.load(folder / "lexical.npz") as arrays:
             lexical = BM25Index.from_arrays(terms, dict(arrays))
+        if meta.get("tokenizer") != TEXT_VERSION:  # terms made by an older tokenizer: re-index the text
+            lexical = BM25Index(lexical.k1, lexical.b)
+            lexical.add(p.text for p in passages)
         counts = {len(passages), len(lexical), faiss_index.ntotal if faiss_index is not None else 0}
         if counts != {int(meta["count"])}:
             raise ValueError(f"files disagree on the passage count (meta {meta['count']}, found {sorted(counts)})")

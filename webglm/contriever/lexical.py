@@ -4,40 +4,22 @@ Raw BM25 scores grow with query length and collection statistics, so one
 threshold cannot separate relevant from irrelevant results. :meth:`BM25Index.scores`
 therefore divides each score by the query's attainable maximum (every query term
 matched with saturated term frequency), giving an "idf-weighted share of the
-query matched" in [0, 1) that fuses with cosine similarities.
+query matched" in [0, 1) that fuses with cosine similarities. Terms come from
+:func:`webglm.text.tokenize`: words, and character bigrams for Chinese, Japanese and Korean.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from typing import Iterable, Sequence
 
 import numpy as np
 
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
-# Function words carry no topical signal; dropping them keeps BM25 from matching on "the".
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had
-    has have having he her here hers him his how i if in into is it its itself just me more most my
-    no nor not now of off on once only or other our ours out over own same she should so some such
-    than that the their theirs them then there these they this those through to too under until up
-    very was we were what when where which while who whom why will with would you your yours""".split()
-)
+from ..text import stopwords, tokenize
 
-
-def tokenize(text: str) -> list[str]:
-    """Lowercase word tokens without stopwords; a light plural strip joins "beer"/"beers"."""
-    out = []
-    for tok in _TOKEN.findall(text.lower()):
-        if tok in STOPWORDS:
-            continue
-        if len(tok) > 3 and tok.endswith("s") and not tok.endswith("ss"):
-            tok = tok[:-1]
-        out.append(tok)
-    return out
+# Tokenisation (per script: words, CJK character bigrams) and stopwords live in webglm.text.
+STOPWORDS = stopwords("en")
 
 
 class BM25Index:

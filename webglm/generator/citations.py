@@ -15,13 +15,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..messages import message
+from ..text import TERMINAL, cjk_bigrams, content_terms, detect_language, is_cjk, join_sentences, split_sentences, stem
 from ..types import SentenceSupport
+
+__all__ = ["check_citations", "clean_citations", "content_words", "dedupe_sentences", "drop_instructions",
+           "drop_unfinished", "extractive_answer", "find_citations", "parse_group", "pick_sentences",
+           "rouge1_precision", "split_sentences", "stem", "strip_citations", "strip_think"]
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:[-–,]|and)\s*\d+)*)\s*\]")
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_BOUNDARY = re.compile(r"[.!?](?:[\"')\]]*)((?:\s*\[[\d\s,\-–and]+\])*)(?=\s|$)")
-_ENUM = re.compile(r"\(?\d{1,2}[.)]|[a-z][.)]")
 MAX_RANGE = 20  # "[1-300]" is not a citation of 300 references
 # Sentences in retrieved text that address the model rather than the reader (prompt injection).
 # Defence in depth: references are also delimited and the system turn says not to obey them.
@@ -31,18 +34,6 @@ _INJECTION = re.compile(
     r"|\b(?:assistants?|chatbots?|language models?|LLMs?|AI models?)\b[^.!?\n]{0,30}\b(?:must|should|shall)\b"
     r"[^.!?\n]{0,20}\b(?:say|answer|reply|respond|output|print|write)\b",
     re.I)
-
-# Common English function words: they carry no evidence about support.
-STOPWORDS = frozenset("""
-a about above after again against all am an and any are as at be because been before being below between
-both but by can could did do does doing down during each few for from further had has have having he her
-here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
-now of off on once only or other our ours ourselves out over own same she should so some such than that the
-their theirs them themselves then there these they this those through to too under until up very was we
-were what when where which while who whom why will with would you your yours yourself yourselves also may
-might must shall however thus therefore within without via per one two many much well
-""".split())
-
 
 def strip_think(text: str) -> str:
     """Remove ``<think>`` reasoning blocks (closed or left open) of reasoning models."""
@@ -57,7 +48,7 @@ def drop_instructions(text: str) -> str:
         return text
     lines = []
     for line in text.splitlines():
-        lines.append(" ".join(s for s in split_sentences(line) if not _INJECTION.search(s)))
+        lines.append(join_sentences([s for s in split_sentences(line) if not _INJECTION.search(s)]))
     return "\n".join(lines).strip()
 
 
@@ -94,32 +85,19 @@ def clean_citations(text: str, valid: set[int] | Sequence[int]) -> str:
         return "".join(f"[{i}]" for i in seen)
 
     text = _GROUP.sub(repl, text)
-    return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
+    return re.sub(r"[ \t]+([.,;:!?\u3002\uff0c\uff1b\uff1a\uff01\uff1f])", r"\1",
+                  re.sub(r"[ \t]{2,}", " ", text)).strip()
 
 
 def strip_citations(text: str) -> str:
-    return re.sub(r"\s+([.,;:!?])", r"\1", _GROUP.sub("", text)).strip()
-
-
-def stem(word: str) -> str:
-    """Strip common English inflections so "carries" matches "carry" (not a full stemmer)."""
-    if len(word) <= 4:
-        return word
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "sses", "xes", "zes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
+    """``text`` without citation marks (and without the spaces they leave before punctuation)."""
+    return re.sub(r"\s+([.,;:!?\u3002\uff0c\uff1b\uff1a\uff01\uff1f])", r"\1", _GROUP.sub("", text)).strip()
 
 
 def content_words(text: str) -> list[str]:
-    """Lower-cased, lightly stemmed words of ``text`` without stopwords or citation marks."""
-    return [stem(w) for w in _WORD.findall(strip_citations(text).lower()) if w not in STOPWORDS]
+    """Units compared by the support check (see :func:`webglm.text.content_terms`): stemmed
+    words without stopwords, single characters for Chinese and other unspaced scripts."""
+    return content_terms(strip_citations(text))
 
 
 def rouge1_precision(sentence: str, reference: str) -> float:
@@ -130,24 +108,6 @@ def rouge1_precision(sentence: str, reference: str) -> float:
         return 0.0
     ref = Counter(content_words(reference))
     return sum(min(c, ref[w]) for w, c in sent.items()) / total
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split into sentences; citation markers after a full stop stay with their sentence."""
-    out: list[str] = []
-    for line in text.splitlines():
-        start = 0
-        for m in _BOUNDARY.finditer(line):
-            piece = line[start:m.end()].strip()
-            if _ENUM.fullmatch(strip_citations(piece)):
-                continue  # "1." of a numbered list starts the sentence, it is not one
-            if piece:
-                out.append(piece)
-            start = m.end()
-        rest = line[start:].strip()
-        if rest:
-            out.append(rest)
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +125,11 @@ def _place(sentence: str, cites: Sequence[int]) -> str:
     marks = "".join(f"[{i}]" for i in cites)
     if not marks:
         return body
-    m = re.search(r"([.!?][\"')]*)$", body)
-    return f"{body[:m.start()]} {marks}{m.group(1)}" if m else f"{body} {marks}"
+    m = TERMINAL.search(body)
+    head = body[:m.start()] if m else body
+    # Chinese and Japanese put no space before a citation mark
+    space = "" if head and is_cjk(head[-1]) else " "
+    return f"{head}{space}{marks}{m.group() if m else ''}"
 
 
 def check_citations(
@@ -204,7 +167,7 @@ def check_citations(
                 covered += bool(set(keep) & set(ok))
             support.append(SentenceSupport(strip_citations(sentence), keep, tuple(ok), not ok and not too_short))
             rebuilt.append(_place(sentence, keep))
-        out_lines.append(" ".join(rebuilt))
+        out_lines.append(join_sentences(rebuilt))
     final = "\n".join(out_lines).strip()
     cites = tuple(dict.fromkeys(find_citations(final)))
     return CitationCheck(final, cites, tuple(support), own_ok / own_total if own_total else None,
@@ -225,14 +188,14 @@ def dedupe_sentences(text: str, threshold: float = 0.8) -> str:
             seen.append(words)
             kept.append(sentence)
         if kept or not line.strip():
-            lines.append(" ".join(kept))
+            lines.append(join_sentences(kept))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def drop_unfinished(text: str) -> str:
     """Remove a trailing sentence cut off by the token limit (keeps at least one sentence)."""
     sentences = split_sentences(text)
-    if len(sentences) > 1 and not re.search(r"[.!?][\"')\]]*$", strip_citations(sentences[-1])):
+    if len(sentences) > 1 and not TERMINAL.search(strip_citations(sentences[-1])):
         cut = text.rfind(sentences[-1])
         return text[:cut].rstrip()
     return text
@@ -253,7 +216,7 @@ def pick_sentences(question: str, references: Sequence[tuple[int, str]], max_sen
     """``(reference index, sentence)`` pairs sharing the most content words with the question,
     statements before questions and prose before code, in reading order; ``skip`` moves down
     the ranking (for alternatives)."""
-    q = set(content_words(question))
+    q = _match_terms(question)
     scored = []
     for rank, (idx, text) in enumerate(references):
         asked = 0  # overlap of the question sentence just before, if the reference asked one
@@ -262,10 +225,10 @@ def pick_sentences(question: str, references: Sequence[tuple[int, str]], max_sen
                 asked = 0
                 continue  # never quote orders aimed at the model
             words = content_words(sent)
-            overlap = len(q & set(words))
+            overlap = len(q & _match_terms(sent))
             # a question the reference asks (a heading, an FAQ entry, a rhetorical opener)
             # states nothing; the statement after it is its answer and inherits its match
-            asks = sent.rstrip(" …\"')*").endswith("?")
+            asks = sent.rstrip(" …\"')*\u201d").endswith(("?", "\uff1f"))
             if not asks:
                 overlap, asked = max(overlap, asked), 0
             else:
@@ -279,10 +242,29 @@ def pick_sentences(question: str, references: Sequence[tuple[int, str]], max_sen
     return [(idx, sent) for *_k, idx, sent in sorted(picked, key=lambda x: (x[3], x[4]))]
 
 
+def _match_terms(text: str) -> set[str]:
+    # content words; for Chinese also character pairs, so a shared word outweighs shared characters
+    return set(content_words(text)) | set(cjk_bigrams(strip_citations(text)))
+
+
 def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_sentences: int = 2,
-                      skip: int = 0) -> str:
-    """The reference sentences sharing the most content words with the question, each cited."""
-    picked = pick_sentences(question, references, max_sentences, skip)
+                      skip: int = 0, language: str = "") -> str:
+    """The reference sentences sharing the most content words with the question, each cited.
+
+    Quotes come from references in the question's language (``language``, detected when
+    empty) when there are any; the "no answer" notice is in that language too."""
+    lang = language or detect_language(question)
+    same = [(i, t) for i, t in references if detect_language(t, default=lang) == lang]
+    picked = pick_sentences(question, same, max_sentences, skip) if same else []
     if not picked:
-        return "The references do not answer this question."
-    return " ".join(f"{sent.rstrip('.!?')} [{idx}]." for idx, sent in picked)
+        picked = pick_sentences(question, references, max_sentences, skip)
+    if not picked:
+        return message("no_answer", lang)
+    return join_sentences([_cite(sent, idx) for idx, sent in picked])
+
+
+def _cite(sentence: str, idx: int) -> str:
+    body = sentence.rstrip(".!?\u3002\uff01\uff1f\uff1b")
+    if body and is_cjk(body[-1]):
+        return f"{body}[{idx}]\u3002"
+    return f"{body} [{idx}]."

@@ -1,8 +1,10 @@
 """Splitting extracted text into passages.
 
 ``tokens`` mode packs whole sentences into passages of at most
-``max_tokens`` tokens (a token here is a word or a punctuation mark, close to
-what subword tokenizers count for English prose), carrying up to
+``max_tokens`` tokens (a token here is a word, a punctuation mark, or one character
+of a script written without spaces — close to what subword tokenizers count, and
+never fewer for Chinese, where BERT-style tokenizers give each character a token;
+see :func:`webglm.text.count_tokens`), carrying up to
 ``overlap_tokens`` of trailing sentences into the next passage. A sentence
 longer than the limit is cut at token boundaries. ``webglm-compat`` mode
 reproduces WebGLM: one line is one paragraph, lines under ``min_chars`` are
@@ -20,18 +22,12 @@ import re
 from typing import Iterable, Sequence
 
 from ..config import ChunkConfig
+from ..text import count_tokens, sentence_spans, token_spans
 from ..types import Passage
 
-TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-# A sentence ends after terminal punctuation (plus closing quotes/brackets) followed by
-# whitespace, or at a line break: extractors put one paragraph on each line.
-_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*(?P<sep>\s+)|(?P<nl>\n+)")
+__all__ = ["chunk_text", "count_tokens", "dedup_passages", "make_passages", "passage_id", "split_spans"]
+
 _NEAR_DUP_JACCARD = 0.85
-
-
-def count_tokens(text: str) -> int:
-    """Number of chunking tokens (words and punctuation marks) in ``text``."""
-    return sum(1 for _ in TOKEN.finditer(text))
 
 
 def passage_id(url: str, start: int, end: int) -> str:
@@ -39,28 +35,11 @@ def passage_id(url: str, start: int, end: int) -> str:
     return hashlib.sha1(f"{url}\0{start}\0{end}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _sentences(text: str) -> list[tuple[int, int]]:
-    spans, pos = [], 0
-    for match in _SENTENCE_END.finditer(text):
-        cut = match.start("sep") if match.group("sep") is not None else match.start("nl")
-        spans.append((pos, cut))
-        pos = match.end()
-    spans.append((pos, len(text)))
-    out = []
-    for start, end in spans:
-        piece = text[start:end]
-        stripped = piece.strip()
-        if stripped:
-            lead = len(piece) - len(piece.lstrip())
-            out.append((start + lead, start + lead + len(stripped)))
-    return out
-
-
 def _units(text: str, max_tokens: int) -> list[tuple[int, int, int]]:
     """Sentence spans as (start, end, tokens); over-long sentences cut into pieces."""
     units = []
-    for start, end in _sentences(text):
-        toks = [(m.start(), m.end()) for m in TOKEN.finditer(text, start, end)]
+    for start, end in sentence_spans(text):
+        toks = token_spans(text, start, end)
         if not toks:
             continue
         for i in range(0, len(toks), max_tokens):
@@ -107,7 +86,8 @@ def _compat_spans(text: str, config: ChunkConfig) -> list[tuple[int, int]]:
 
 
 def _shingles(text: str) -> frozenset[str]:
-    words = [w.lower() for w in re.findall(r"\w+", text)]
+    # words, and single characters of unspaced scripts, so Chinese pages dedup too
+    words = [text[s:e].lower() for s, e in token_spans(text) if text[s].isalnum()]
     if len(words) < 3:
         return frozenset([" ".join(words)])
     return frozenset(" ".join(words[i : i + 3]) for i in range(len(words) - 2))

@@ -1,0 +1,36 @@
+"""What webglm itself says to a reader (abstentions, notices), in the question's language.
+
+English is the fallback for languages without a translation here; the language of an
+answer's own text is set by the prompt (see docs/languages.md).
+"""
+
+from __future__ import annotations
+
+_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "no_answer": "The references do not answer this question.",
+        "abstain": "I found no supporting evidence for this question in the retrieved sources, "
+                   "so I will not answer it.",
+        "search_failed": "The web search failed ({why}), so there was nothing to answer from.",
+        "no_results": "The web search returned no results for this question, so I will not answer it.",
+        "unreadable": "None of the {hits} search results could be read, so there was nothing to answer from.",
+    },
+    "zh": {
+        "no_answer": "参考资料没有回答这个问题。",
+        "abstain": "检索到的来源中没有支持这个问题的证据，因此我不作回答。",
+        "search_failed": "网页搜索失败（{why}），没有可以依据的资料。",
+        "no_results": "网页搜索没有返回任何结果，因此我不作回答。",
+        "unreadable": "{hits} 个搜索结果都无法读取，没有可以依据的资料。",
+    },
+}
+
+
+def message(key: str, language: str = "en", **values: object) -> str:
+    """The message ``key`` in ``language`` (ISO 639-1), English when there is no translation."""
+    table = _MESSAGES.get(language, _MESSAGES["en"])
+    return table.get(key, _MESSAGES["en"][key]).format(**values)
+
+
+def translated(language: str) -> bool:
+    """Whether webglm's own messages exist in ``language``."""
+    return language in _MESSAGES
