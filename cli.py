@@ -11,6 +11,7 @@ import errno
 import functools
 import json
 import os
+import stat
 import sys
 import textwrap
 from pathlib import Path
@@ -60,12 +61,30 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             _err("interrupted")
             raise typer.Exit(130) from None
         except OSError as exc:
-            if exc.filename is not None:  # a file webglm itself opened: not an output stream
+            if not _output_error(exc):  # not about the output: a real bug, keep its traceback
                 raise
             _output_failed(exc)
             raise typer.Exit(EXIT_USER_ERROR) from None
 
     return wrapper
+
+
+def _output_error(exc: OSError) -> bool:
+    """Whether an OSError that reached the command came from writing stdout.
+
+    Stream writes carry no file name. A broken pipe can only be the output here; a full disk
+    is the output when stdout is a file or a device (``> /dev/full``)."""
+    if exc.filename is not None:
+        return False
+    if exc.errno == errno.EPIPE:
+        return True
+    if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO):
+        return False
+    try:
+        mode = os.fstat(sys.stdout.fileno()).st_mode
+    except (OSError, ValueError):
+        return True
+    return stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and not sys.stdout.isatty())
 
 
 def _output_failed(exc: OSError) -> None:

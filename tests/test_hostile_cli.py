@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 from _hostile import FAST, KETTLE, cli, one_line_error
@@ -149,13 +150,30 @@ def test_full_disk_while_building_an_index(corpus, tmp_path):
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_full_cache_disk_still_answers(corpus, tmp_path):
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs: a real full disk (needs the right to mount, as root in a container)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        (mnt / "filler").write_bytes(b"\0" * 60_000)  # leave a few KiB: the entry folder fits, its files do not
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_full_cache_disk_still_answers(corpus, tmp_path, tiny_disk):
+    (corpus / "more.txt").write_text("".join(f"Stove note {i}: the kettle rests on ring {i}.\n" for i in range(60)))
     proc = cli("ask", QUESTION, "--corpus", corpus, "--set", "rank.encoder=hash", "--set", "generate.backend=echo",
-               "--no-stream", fsize=600, cache=tmp_path / "cache")
+               "--no-stream", cache=tiny_disk / "cache")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "could not cache the index" in proc.stderr and "Traceback" not in proc.stderr
+    assert "could not cache the index" in proc.stderr and "No space left on device" in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert "red kettle" in proc.stdout
-    entry = next((tmp_path / "cache" / "corpora").iterdir())
+    entry = next((tiny_disk / "cache" / "corpora").iterdir())
     assert not [p.name for p in entry.iterdir() if p.name.endswith(".tmp")]
 
 
