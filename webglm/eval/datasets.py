@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from ..errors import EvalError
 from ..types import Failure, Passage, Reference
+from .lines import not_utf8, read_utf8, utf8_lines
 
 AnswerKind = Literal["short", "long", "none"]
 FORMATS = ("auto", "nq-open", "webquestions", "webglm-qa", "webgpt", "eli5", "stackexchange", "jsonl", "hf")
@@ -177,27 +178,11 @@ class _Collector:
         return Dataset(name, fmt, kind, _unique_ids(self.examples), tuple(self.skipped), str(self.path))
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str | UnicodeDecodeError]]:
-    """``(line number, text)`` of a UTF-8 file, or the decoding error of a line that is not UTF-8."""
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                yield lineno, raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield lineno, exc
-
-
-def _not_utf8(exc: UnicodeDecodeError) -> str:
-    return f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at column {exc.start + 1}); re-save the file as UTF-8"
-
-
 def iter_jsonl(path: Path, col: _Collector) -> Iterator[tuple[str, Any]]:
     """Yield ``("line N", obj)``; undecodable lines go through the collector's policy."""
-    for lineno, line in _lines(path):
+    for lineno, line in utf8_lines(path):
         if isinstance(line, UnicodeDecodeError):
-            col.add(f"line {lineno}", lambda exc=line: _fail(_not_utf8(exc)))
+            col.add(f"line {lineno}", lambda exc=line: _fail(not_utf8(exc)))
             continue
         if not line.strip():
             continue
@@ -211,13 +196,6 @@ def iter_jsonl(path: Path, col: _Collector) -> Iterator[tuple[str, Any]]:
             col.add(f"line {lineno}", lambda: _fail("row is not a JSON object"))
             continue
         yield f"line {lineno}", obj
-
-
-def _read_utf8(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise EvalError(f"{path} is {_not_utf8(exc)}", url=str(path)) from None
 
 
 # --- row builders ------------------------------------------------------------
@@ -299,7 +277,7 @@ def _load_jsonl_with(path: Path, fmt: str, kind: AnswerKind, build: Callable[[Ma
 
 def _load_webquestions(path: Path, skip_bad_rows: bool) -> Dataset:
     try:
-        rows = json.loads(_read_utf8(path))
+        rows = json.loads(read_utf8(path))
     except json.JSONDecodeError as exc:
         raise EvalError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})", url=str(path)) from None
     except RecursionError:
@@ -317,9 +295,9 @@ def _load_webquestions(path: Path, skip_bad_rows: bool) -> Dataset:
 
 def _load_question_lines(path: Path, skip_bad_rows: bool = False) -> Dataset:
     col = _Collector(path, skip_bad_rows)
-    for lineno, line in _lines(path):
+    for lineno, line in utf8_lines(path):
         if isinstance(line, UnicodeDecodeError):
-            col.add(f"line {lineno}", lambda exc=line: _fail(_not_utf8(exc)))
+            col.add(f"line {lineno}", lambda exc=line: _fail(not_utf8(exc)))
             continue
         q = line.strip()
         if q and not q.startswith("#"):
@@ -367,9 +345,9 @@ def detect_format(path: Path) -> str:
         return "eli5"
     if path.suffix == ".json":
         return "webquestions"
-    first = next((line for _n, line in _lines(path) if not isinstance(line, str) or line.strip()), "")
+    first = next((line for _n, line in utf8_lines(path) if not isinstance(line, str) or line.strip()), "")
     if isinstance(first, UnicodeDecodeError):
-        raise EvalError(f"cannot detect the format of {path}: its first row is {_not_utf8(first)}",
+        raise EvalError(f"cannot detect the format of {path}: its first row is {not_utf8(first)}",
                         url=str(path), hint=f"or pass --format, one of {', '.join(FORMATS[1:])}") from None
     try:
         row = json.loads(first)
