@@ -248,6 +248,15 @@ def test_damaged_lexical_npz_is_a_clear_error(tmp_path, damage):
         CorpusIndex.load(folder, HashEncoder(), rank)
 
 
+@pytest.mark.parametrize("damage", ["truncate", "empty"])
+def test_damaged_meta_json_is_not_read_as_a_document_folder(tmp_path, damage):
+    folder, rank = _saved(tmp_path)
+    raw = (folder / "meta.json").read_text()
+    (folder / "meta.json").write_text(raw[: len(raw) // 2] if damage == "truncate" else "")
+    with pytest.raises(CorpusError, match="meta.json is unreadable"):
+        open_corpus(folder, HashEncoder(), _cfg(tmp_path))
+
+
 def test_index_built_with_other_vector_settings_is_refused(tmp_path):
     folder, rank = _saved(tmp_path)
     for change in ({"similarity": "dot"}, {"quantize": "none"}, {"max_length": 128}):
