@@ -11,6 +11,7 @@ from .config import (
     RankConfig,
     ScorerConfig,
     SearchConfig,
+    ServeConfig,
     WebGLMConfig,
     load_config,
 )
@@ -49,7 +50,7 @@ __version__ = "0.1.0"
 __all__ = [
     "WebGLM",
     "WebGLMConfig", "SearchConfig", "FetchConfig", "ChunkConfig", "CorpusConfig", "RankConfig", "GenerateConfig",
-    "ScorerConfig", "load_config",
+    "ScorerConfig", "ServeConfig", "load_config",
     "WebGLMError", "ConfigError", "InputError", "CorpusError", "ModelError", "SearchError", "FetchError",
     "BlockedURLError", "GenerationError", "ScorerError", "EvalError",
     "Answer", "Candidate", "Failure", "Page", "Passage", "Reference", "Retrieval", "ScoredAnswer",

@@ -232,6 +232,36 @@ class ScorerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """``webglm serve``: queueing, limits and access (API keys come from ``$WEBGLM_API_KEYS``)."""
+
+    generation_slots: int = 0  # 0 = per backend: 1 for llama.cpp/transformers, openai_slots for openai
+    openai_slots: int = 16
+    max_pending: int = 32  # requests admitted at once (retrieving + queued + generating); more get 503
+    timeout: float = 120.0  # default per-request deadline, seconds; a request may ask for less
+    max_timeout: float = 600.0
+    max_body_bytes: int = 64 * 1024  # larger request bodies get 413
+    header_timeout: float = 10.0  # a connection must send its request headers within this
+    body_timeout: float = 10.0  # ... and its body within this (408 otherwise)
+    max_connections: int = 64  # concurrent connections and requests; more get 503
+    rate_limit: int = 60  # requests per minute per API key (or per client address); 0 = off
+    cors_origins: tuple[str, ...] = ()  # empty = no CORS headers
+    log_questions: bool = False  # request logs carry a hash of the question unless this is set
+    sources_in_text: bool = True  # /v1/chat/completions: append a numbered source list to the text
+    mcp: bool = True  # mount the MCP streamable HTTP endpoint at /mcp
+
+    def __post_init__(self) -> None:
+        _finite(self, "serve")
+        for name in ("generation_slots", "openai_slots", "max_pending", "max_body_bytes",
+                     "max_connections", "rate_limit"):
+            _check(getattr(self, name) >= 0, "serve", f"{name} must be >= 0")
+        _check(self.max_body_bytes >= 1024, "serve", "max_body_bytes must be at least 1024")
+        for name in ("timeout", "max_timeout", "header_timeout", "body_timeout"):
+            value = getattr(self, name)
+            _check(value == value and 0.0 < value < float("inf"), "serve", f"{name} must be finite and > 0")
+
+
+@dataclass(frozen=True, slots=True)
 class WebGLMConfig:
     """All settings of a :class:`webglm.WebGLM` pipeline."""
 
@@ -242,6 +272,7 @@ class WebGLMConfig:
     rank: RankConfig = field(default_factory=RankConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     cache_dir: str = ""  # empty = $WEBGLM_CACHE or ~/.cache/webglm
 
     def resolved_cache_dir(self) -> Path:

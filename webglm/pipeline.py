@@ -9,10 +9,11 @@ only raises for whole-stage failures and bad input.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import time
-from typing import AsyncIterator, Callable, Sequence
+from typing import AsyncContextManager, AsyncIterator, Callable, Mapping, Sequence
 
 from .config import WebGLMConfig
 from .errors import ConfigError, InputError
@@ -98,6 +99,21 @@ class _Timer:
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self.t0
         self.builder.timings[self.stage] = self.builder.timings.get(self.stage, 0.0) + elapsed
+
+
+# A generation gate: called once per request, its context is held while the generator runs;
+# entering it yields counters (queue wait, depth) that go into the answer's trace.
+Gate = Callable[[], AsyncContextManager[Mapping[str, float]]]
+
+
+@contextlib.asynccontextmanager
+async def _gated(gate: Gate | None, tb: "_TraceBuilder"):
+    if gate is None:
+        yield
+        return
+    async with gate() as counters:
+        tb.counters.update(counters)
+        yield
 
 
 class _RecordedOnlyEngine:
@@ -318,23 +334,36 @@ class WebGLM:
             return self._abstain(question, refs, tb)
         return await self._generate(question, refs, tb)
 
-    async def _generate(self, question: str, refs: tuple[Reference, ...], tb: _TraceBuilder) -> Answer:
+    async def _generate(self, question: str, refs: tuple[Reference, ...], tb: _TraceBuilder,
+                        gate: Gate | None = None) -> Answer:
         await asyncio.to_thread(self._load_writer)
         tb.models["generator"] = getattr(self.writer, "model_id", "")
         n = self.config.scorer.candidates
-        with tb.timed("generate"):
-            candidates = await asyncio.to_thread(self.writer.write, question, refs, n)
+        async with _gated(gate, tb):
+            with tb.timed("generate"):
+                candidates = await asyncio.to_thread(self.writer.write, question, refs, n)
         scored = await asyncio.to_thread(self._select, question, candidates, tb)
         return self._finish(question, refs, scored, tb)
 
-    async def aanswer(self, question: str) -> Answer:
-        """Answer ``question``: retrieve, rank, generate, score."""
+    async def aanswer(self, question: str, *, gate: Gate | None = None) -> Answer:
+        """Answer ``question``: retrieve, rank, generate, score.
+
+        ``gate``, when given, is entered around generation only (a server uses it to queue
+        requests for one model while their retrieval runs concurrently)."""
         question = validate_question(question)
         tb = _TraceBuilder()
         refs, abstain = await self._references(question, tb)
         if abstain:
             return self._abstain(question, refs, tb)
-        return await self._generate(question, refs, tb)
+        return await self._generate(question, refs, tb, gate)
+
+    async def areferences(self, question: str) -> tuple[tuple[Reference, ...], Trace]:
+        """Retrieve and rank only: the numbered references for ``question`` and the trace
+        (empty references when nothing passed the relevance threshold)."""
+        question = validate_question(question)
+        tb = _TraceBuilder()
+        refs, abstain = await self._references(question, tb)
+        return (() if abstain else refs), tb.freeze()
 
     def answer(self, question: str) -> Answer:
         """Synchronous :meth:`aanswer` (not for use inside a running event loop)."""
@@ -350,8 +379,11 @@ class WebGLM:
         finally:
             await self.aclose()
 
-    async def stream(self, question: str) -> AsyncIterator[Event]:
-        """Yield events: references ready, tokens of the first candidate, candidates, final answer."""
+    async def stream(self, question: str, *, gate: Gate | None = None) -> AsyncIterator[Event]:
+        """Yield events: references ready, tokens of the first candidate, candidates, final answer.
+
+        Closing the iterator early (or cancelling its task) stops the generation. ``gate`` as
+        in :meth:`aanswer`."""
         question = validate_question(question)
         tb = _TraceBuilder()
         refs, abstain = await self._references(question, tb)
@@ -362,21 +394,22 @@ class WebGLM:
         await asyncio.to_thread(self._load_writer)
         tb.models["generator"] = getattr(self.writer, "model_id", "")
         candidates: list[Candidate] = []
-        t0 = time.perf_counter()
-        async for event in self.writer.astream(question, refs):
-            if isinstance(event, TokenEvent):
-                tb.timings.setdefault("first_token", time.perf_counter() - t0)
-                yield event
-            elif isinstance(event, CandidateDone):
-                candidates.append(event.candidate)
-                yield event
-        extra = self.config.scorer.candidates - len(candidates)
-        if extra > 0:
-            more = await asyncio.to_thread(self.writer.write, question, refs, extra)
-            for i, c in enumerate(more, start=len(candidates)):
-                yield CandidateDone(c, i)
-            candidates.extend(more)
-        tb.timings["generate"] = time.perf_counter() - t0
+        async with _gated(gate, tb):
+            t0 = time.perf_counter()
+            async for event in self.writer.astream(question, refs):
+                if isinstance(event, TokenEvent):
+                    tb.timings.setdefault("first_token", time.perf_counter() - t0)
+                    yield event
+                elif isinstance(event, CandidateDone):
+                    candidates.append(event.candidate)
+                    yield event
+            extra = self.config.scorer.candidates - len(candidates)
+            if extra > 0:
+                more = await asyncio.to_thread(self.writer.write, question, refs, extra)
+                for i, c in enumerate(more, start=len(candidates)):
+                    yield CandidateDone(c, i)
+                candidates.extend(more)
+            tb.timings["generate"] = time.perf_counter() - t0
         if not candidates:
             raise ConfigError("the generator produced no candidate")
         scored = await asyncio.to_thread(self._select, question, candidates, tb)

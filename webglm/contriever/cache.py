@@ -8,6 +8,7 @@ pass is the most expensive step of ranking, so a hit must cost nothing.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -26,28 +27,33 @@ class EmbeddingCache:
         self._items: OrderedDict[tuple[str, str, bytes], np.ndarray] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        # Concurrent requests rank in several threads; OrderedDict reordering is not atomic.
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._items)
 
     def get(self, key: tuple[str, str, bytes]) -> np.ndarray | None:
         """Return the cached vector (and mark it recently used), or None."""
-        vec = self._items.get(key)
-        if vec is None:
-            self.misses += 1
-            return None
-        self._items.move_to_end(key)
-        self.hits += 1
-        return vec
+        with self._lock:
+            vec = self._items.get(key)
+            if vec is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return vec
 
     def put(self, key: tuple[str, str, bytes], vec: np.ndarray) -> None:
         """Store a vector, evicting the least recently used ones beyond ``max_items``."""
         if self.max_items <= 0:
             return
-        self._items[key] = vec
-        self._items.move_to_end(key)
-        while len(self._items) > self.max_items:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[key] = vec
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
 
     def clear(self) -> None:
-        self._items.clear()
+        with self._lock:
+            self._items.clear()

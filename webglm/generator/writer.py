@@ -83,31 +83,49 @@ class AnswerWriter:
         return [self.finish(c, used, question) for c in completions]
 
     async def astream(self, question: str, references: Sequence[Reference]) -> AsyncIterator[TokenEvent | CandidateDone]:
-        """Stream one candidate's tokens, then the finished candidate."""
+        """Stream one candidate's tokens, then the finished candidate.
+
+        Cancelling the consumer (or closing this iterator) stops the backend at its next
+        token, so an abandoned request does not keep the model busy."""
         prompt, used = await asyncio.to_thread(self.prompt, question, references)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         done = object()
         params = self._params(1)
+        stop = threading.Event()
+
+        def put(item: object) -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def produce() -> None:
+            pieces = None
             try:
-                for piece in self.backend.stream(prompt, params):
-                    loop.call_soon_threadsafe(queue.put_nowait, piece)
+                pieces = self.backend.stream(prompt, params)
+                for piece in pieces:
+                    if stop.is_set():
+                        break
+                    put(piece)
             except Exception as exc:  # surfaced in the consumer
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-            loop.call_soon_threadsafe(queue.put_nowait, done)
+                put(exc)
+            finally:
+                # Closing the backend's generator ends its decode loop and releases its lock.
+                getattr(pieces, "close", lambda: None)()
+            put(done)
 
         threading.Thread(target=produce, daemon=True).start()
         pieces: list[str] = []
-        while True:
-            item = await queue.get()
-            if item is done:
-                break
-            if isinstance(item, Exception):
-                raise item
-            pieces.append(item)
-            yield TokenEvent(item, 0)
+        try:
+            while True:
+                item = await queue.get()
+                if item is done:
+                    break
+                if isinstance(item, Exception):
+                    raise item
+                pieces.append(item)
+                yield TokenEvent(item, 0)
+        finally:
+            stop.set()
         raw = "".join(pieces)
         tokens_in = await asyncio.to_thread(self.backend.count_tokens, prompt)
         yield CandidateDone(self.finish(Completion(raw, tokens_in, len(pieces), "stop"), used, question), 0)
