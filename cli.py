@@ -480,22 +480,47 @@ def train_retriever(
 @app.command("eval-retriever")
 @handle_errors
 def eval_retriever(
-    data: Path = typer.Argument(..., help="Stack Exchange Posts.xml or WebGLM-QA jsonl."),
-    mode: str = typer.Option("hybrid", "--mode", help="bm25, dense or hybrid."),
+    data: Path = typer.Argument(..., help="BEIR folder, Stack Exchange Posts.xml or WebGLM-QA jsonl."),
+    mode: str = typer.Option("hybrid", "--mode", help="bm25, dense or hybrid (BEIR: also a list, bm25,dense,hybrid)."),
+    fmt: str = typer.Option("auto", "--format", help="auto (by the path) or beir."),
     holdout: float = typer.Option(0.0, "--holdout"),
-    split: str = typer.Option("all", "--split", help="all, train or heldout."),
+    split: str = typer.Option("", "--split", help="BEIR: the qrels file (default test); else all, train or heldout."),
+    chunk: bool = typer.Option(False, "--chunk/--no-chunk", help="BEIR: split documents with the chunk.* settings."),
     limit: int = typer.Option(0, "--limit"),
     model: Optional[str] = typer.Option(None, "--model", help="Encoder folder (e.g. a train-retriever checkpoint)."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="auto, int8 or none."),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set"),
 ) -> None:
-    """Retrieval quality: recall@k, MRR, nDCG@10 (and pairwise accuracy / Spearman where labelled)."""
+    """Retrieval quality: nDCG@10, recall@k, MRR (and pairwise accuracy / Spearman where labelled)."""
+    from webglm.contriever.beir import evaluate_beir_modes, is_beir_dir
+    from webglm.contriever.encoders import make_encoder
     from webglm.contriever.evaluate import evaluate_retriever
 
     cfg = build_config(config_file, sets, **{"rank.model": model, "rank.quantize": quantize})
-    metrics = evaluate_retriever(data, rank=cfg.rank, mode=mode, holdout=holdout, split=split, limit=limit)
+    if fmt not in ("auto", "beir"):
+        raise ConfigError(f"unknown --format {fmt!r}", hint="use auto (a .xml dump, a .jsonl file or a BEIR "
+                          "folder, told apart by the path) or beir")
+    if fmt == "beir" or (fmt == "auto" and is_beir_dir(data)):
+        modes = [m.strip() for m in mode.split(",") if m.strip()]
+        split_document = _beir_chunker(cfg.chunk) if chunk else None
+        metrics = evaluate_beir_modes(data, make_encoder(cfg.rank), modes=modes, rank=cfg.rank, split=split or "test",
+                                      limit=limit, split_document=split_document)
+        metrics = metrics[modes[0]] if len(modes) == 1 else metrics
+    else:
+        metrics = evaluate_retriever(data, rank=cfg.rank, mode=mode, holdout=holdout, split=split or "all",
+                                     limit=limit)
     typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
+
+
+def _beir_chunker(chunk_cfg):
+    """Documents split into passages by the retriever's chunker (passages keep the document's url)."""
+    from webglm.retriever.chunk import chunk_text
+
+    def split_document(doc):
+        return chunk_text(doc.text, url=doc.url, title=doc.title, config=chunk_cfg, source="local") or [doc]
+
+    return split_document
 
 
 @app.command()

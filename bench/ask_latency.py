@@ -1,7 +1,7 @@
 """Latency of `webglm ask`: per-stage p50/p95 and peak memory.
 
     python bench/ask_latency.py [--questions 20] [--candidates 1] [--out bench-ask.json]
-    python bench/ask_latency.py --web PATH/TO/pages [--results 8] [--set rank.prefilter=24]
+    python bench/ask_latency.py --web PATH/TO/pages [--results 8] [--set rank.dense_budget=24]
 
 Corpus mode (the default) asks questions about the docs/ folder. Web mode serves saved
 real web pages (a folder with pages.json and html/, as in the shared test data) from a

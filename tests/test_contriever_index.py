@@ -76,3 +76,16 @@ def test_load_rejects_other_encoder_and_corrupt_files(tmp_path, cfg):
         CorpusIndex.load(tmp_path / "idx", make_encoder(cfg))
     meta = json.loads((tmp_path / "idx" / "meta.json").read_text())
     assert meta["count"] == 6
+
+
+def test_index_sees_titles_and_caps_one_file(tmp_path, cfg):
+    # "kettle" is only in the title; six passages of one file (each with its own line anchor) count as one source
+    ps = [Passage(id=f"k{i}", text=f"Descale it with citric acid, step {i}.", url=f"file:kettle.md#L{i * 5 + 1}",
+                  title="Kettle care", source="local") for i in range(6)]
+    ps += corpus()
+    index = CorpusIndex.build(ps, make_encoder(cfg), cfg)
+    ranking = index.rank("kettle", cfg)
+    assert ranking.references[0].passage.title == "Kettle care"
+    assert sum(r.passage.url.startswith("file:kettle.md") for r in ranking.references) == cfg.per_url_cap
+    index.save(tmp_path / "idx")
+    assert json.loads((tmp_path / "idx" / "meta.json").read_text())["indexed"] == "title+text"

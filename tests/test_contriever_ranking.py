@@ -6,6 +6,7 @@ import pytest
 from webglm.config import RankConfig
 from webglm.contriever import BM25Index, Ranker, make_encoder
 from webglm.contriever.lexical import tokenize
+from webglm.contriever.ranking import candidate_ids, ranking_text
 from webglm.errors import ConfigError, InputError
 from webglm.types import Passage
 
@@ -74,8 +75,47 @@ def test_mmr_skips_near_duplicates():
     assert len({r.passage.text for r in diverse.references}) == 2
 
 
+def test_per_source_cap_counts_one_local_file_once():
+    # a local corpus gives each passage its own line anchor; five anchors in one file are one source
+    urls = [f"file:docs/beer.md#L{10 * i}" for i in range(5)] + ["file:docs/other.md#L1"]
+    ranking = ranker(per_url_cap=2, mmr_lambda=1.0).rank("beer hops", passages(urls=urls))
+    files = [r.passage.url.split("#")[0] for r in ranking.references]
+    assert files.count("file:docs/beer.md") == 2
+
+
+def test_title_reaches_bm25_and_encoder_and_is_stored_once():
+    texts = ["Lager is fermented cold.", "Tea is an infusion of leaves.",
+             "It is brewed with roasted barley and tastes of coffee."]
+    ps = [Passage(id=f"p{i}", text=t, url=f"https://s{i}.test/", title=title)
+          for i, (t, title) in enumerate(zip(texts, ["", "Green tea", "Irish stout"]))]
+    ranking = ranker(mmr_lambda=1.0, min_score=0.0).rank("irish stout", ps)
+    best = ranking.references[0].passage
+    assert best.id == "p2" and best.text == texts[2] and best.title == "Irish stout"
+    assert ranking.references[0].score > ranking.references[1].score
+    assert ranking_text(best) == "Irish stout\n" + texts[2]
+    assert ranking_text(ps[0]) == texts[0]
+
+
+def test_dense_scores_every_passage_of_a_small_question():
+    r = ranker(dense_budget=10)
+    ranking = r.rank("beer hops", passages())
+    assert ranking.counters["candidates"] == len(TEXTS)
+
+
+def test_above_the_budget_each_page_keeps_its_lead_passages():
+    # 3 pages x 4 passages; BM25 likes page a only, yet pages b and c still get dense-scored passages
+    urls = ["https://a.test/"] * 4 + ["https://b.test/"] * 4 + ["https://c.test/"] * 4
+    lexical = np.array([0.9, 0.8, 0.7, 0.6] + [0.0] * 8, dtype=np.float32)
+    ids = candidate_ids(lexical, urls, 8)
+    assert len(ids) == 8 and list(ids[:6]) == [0, 1, 2, 3, 4, 5]  # BM25's 6 (ties in reading order)
+    assert 8 in ids  # the top-up reached page c, which BM25 left out
+    assert set(candidate_ids(lexical, urls, 12)) == set(range(12))
+    few = candidate_ids(lexical, urls, 4)
+    assert list(few[:3]) == [0, 1, 2] and len(few) == 4
+
+
 def test_prefilter_limits_dense_work_and_cache_reuses_vectors():
-    r = ranker(prefilter=3)
+    r = ranker(dense_budget=3)
     first = r.rank("beer hops", passages())
     assert first.counters["candidates"] == 3
     again = r.rank("beer hops", passages())

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webglm.config import ChunkConfig
-from webglm.retriever.chunk import chunk_text, count_tokens, dedup_passages, passage_id
+from webglm.retriever.chunk import chunk_page, chunk_text, count_tokens, dedup_passages, passage_id
 from webglm.text import token_spans
 from webglm.types import Passage
 
@@ -107,3 +107,20 @@ def test_dedup_keeps_first_copy_across_urls():
     c = Passage(id="3", text="Other text entirely.", url="c", title="")
     assert [p.id for p in dedup_passages([a, b, c])] == ["1", "3"]
     assert [p.id for p in dedup_passages([a, b, c], near=False)] == ["1", "3"]
+
+
+def test_default_config_keeps_the_tail_of_a_long_page():
+    # 60 paragraphs of ~20 tokens: more passages than the old cap of 30, the last one must survive
+    text = "\n".join(f"Paragraph {i} tells the story of harbour number {i} and its tall lighthouse keeper."
+                     for i in range(300))
+    passages = chunk_text(text, url="https://e.org/long", title="Harbours", config=ChunkConfig())
+    assert len(passages) > 30
+    assert "Paragraph 299 " in passages[-1].text
+
+
+def test_chunk_page_reports_what_the_guard_cuts():
+    text = " ".join(f"Fact {i} differs." for i in range(200))
+    kept, cut = chunk_page(text, url="u", title="t", config=ChunkConfig(max_tokens=10, overlap_tokens=0,
+                                                                        per_url_cap=5))
+    everything, none_cut = chunk_page(text, url="u", title="t", config=ChunkConfig(max_tokens=10, overlap_tokens=0))
+    assert len(kept) == 5 and cut == len(everything) - 5 and none_cut == 0

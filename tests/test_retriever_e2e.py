@@ -49,11 +49,12 @@ def _setup(pages, api, **fetch_kw):
     return search, fetch
 
 
-async def _retrieve(search, fetch, question="who wrote the iliad", **kw):
+async def _retrieve(search, fetch, question="who wrote the iliad", chunk=None, **kw):
     api_client, fetch_client = make_clients(fetch, search)
     try:
         engine = make_engine("searxng", search, api_client, environ={})
-        retriever = WebRetriever(search, fetch, ChunkConfig(), engine=engine, fetch_client=fetch_client, **kw)
+        retriever = WebRetriever(search, fetch, chunk or ChunkConfig(), engine=engine, fetch_client=fetch_client,
+                                 **kw)
         return await retriever.retrieve(question)
     finally:
         await api_client.aclose()
@@ -182,3 +183,15 @@ async def test_pdf_results_become_passages(servers):
     assert [(p.source, p.title, p.text) for p in result.passages] == [
         ("web", "Iliad", "The Iliad is attributed to Homer by ancient tradition.")
     ]
+
+
+async def test_a_page_cut_by_the_passage_guard_is_reported(servers):
+    pages, api = servers
+    body = " ".join(f"Troy had gate number {i} facing the plain." for i in range(80))
+    url = pages.add("/long.html", ARTICLE.format(title="Troy", body=body))
+    api.results = [{"url": url, "title": "Troy", "snippet": "gates"}]
+    search, fetch = _setup(pages, api)
+    result = await _retrieve(search, fetch, chunk=ChunkConfig(max_tokens=20, overlap_tokens=0, per_url_cap=3))
+    assert len([p for p in result.passages if p.source == "web"]) == 3
+    capped = [f for f in result.failures if f.kind == "capped"]
+    assert len(capped) == 1 and capped[0].url == url and "kept the first 3 of" in capped[0].detail

@@ -104,7 +104,9 @@ class ChunkConfig:
     overlap_tokens: int = 20
     min_chars: int = 50  # WebGLM drops lines shorter than 50 chars (compat mode)
     max_chars: int = 1200  # WebGLM cuts lines longer than 1200 chars (compat mode)
-    per_url_cap: int = 30
+    # a guard against pathological pages, not a budget: real pages stay far below it (the largest
+    # of 240 saved pages gives 215 passages), and a page it cuts is reported as a failure
+    per_url_cap: int = 1000
     dedup: bool = True
 
     def __post_init__(self) -> None:
@@ -134,7 +136,11 @@ class RankConfig:
     quantize: str = "auto"  # "auto" | "int8" | "none"
     similarity: str = "cosine"  # "dot" (Contriever) | "cosine"
     top_k: int = 5  # WebGLM keeps the top 5 references
-    prefilter: int = 64  # BM25 candidates handed to the dense encoder
+    prefilter: int = 64  # corpus index: candidates from each of BM25 and FAISS (stored vectors, no encoding)
+    # web mode: passages encoded per question. All of them when there are no more; otherwise BM25's
+    # best 3/4 of the budget plus each page's leading passages. Encoding every passage costs about as
+    # much as WebGLM's own method; 32 keeps ranking >= 5x faster (docs/benchmarks.md)
+    dense_budget: int = 32
     dense_weight: float = 0.7  # fusion weight of the dense score (tuned on Stack Exchange, docs/benchmarks)
     mmr_lambda: float = 0.8  # 1.0 disables diversity
     per_url_cap: int = 2
@@ -157,6 +163,7 @@ class RankConfig:
                f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever or hash)")
         _check(self.fusion in ("score", "rrf"), "rank", f"unknown fusion {self.fusion!r}")
         _check(self.prefilter >= 1, "rank", "prefilter must be >= 1")
+        _check(self.dense_budget >= 1, "rank", "dense_budget must be >= 1")
         _check(self.per_url_cap >= 1, "rank", "per_url_cap must be >= 1")
         _check(self.batch_size >= 1 and self.cache_size >= 0, "rank", "batch_size must be >= 1, cache_size >= 0")
         _check(8 <= self.max_length <= 8192, "rank", "max_length must be in 8..8192")

@@ -67,6 +67,11 @@ def resolve_corpus_path(path: str | os.PathLike) -> Path:
     return p
 
 
+# Part of the cache key: cached indexes built before passages were indexed as title + text
+# are rebuilt instead of reused.
+_INDEXED = "title+text"
+
+
 def _fingerprint(sources: Sequence[Path], config: WebGLMConfig, model_id: str) -> str:
     from .retriever.corpus import SUFFIXES
     from .retriever.walk import walk_corpus
@@ -74,7 +79,8 @@ def _fingerprint(sources: Sequence[Path], config: WebGLMConfig, model_id: str) -
     h = hashlib.sha256()
     rank = config.rank
     # chunking and BM25 terms depend on the text module's version
-    settings = {"model_id": model_id, "text": TEXT_VERSION, "chunk": to_dict(config.chunk), "corpus": to_dict(config.corpus),
+    settings = {"model_id": model_id, "indexed": _INDEXED, "text": TEXT_VERSION, "chunk": to_dict(config.chunk),
+                "corpus": to_dict(config.corpus),
                 "rank": [rank.encoder, rank.model, rank.query_model, rank.quantize, rank.similarity,
                          rank.max_length]}
     h.update(json.dumps(settings, sort_keys=True).encode())

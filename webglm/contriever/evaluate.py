@@ -130,7 +130,7 @@ def _per_question(examples: Sequence[RetrievalExample], encoder, cfg: RankConfig
         passages = [Passage(id=str(i), text=t, url="", title="") for i, t in enumerate(texts)]
         weight = {"bm25": 0.0, "dense": 1.0}.get(mode, cfg.dense_weight)
         mode_cfg = dataclasses.replace(cfg, top_k=len(texts), min_score=-1e9, dense_weight=weight,
-                                       prefilter=max(cfg.prefilter, len(texts)), mmr_lambda=1.0)
+                                       dense_budget=max(cfg.dense_budget, len(texts)), mmr_lambda=1.0)
         ranking = Ranker(encoder, mode_cfg).rank(ex.query, passages)
         ranked = [r.passage.id for r in ranking.references]
         rows.append(_row(ranked, {str(i) for i in range(len(ex.positives))}, ks))

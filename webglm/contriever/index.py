@@ -8,6 +8,7 @@ Layout of an index folder::
     vectors.faiss    IndexFlatIP (exact) below ``rank.hnsw_threshold`` passages, HNSW above
     lexical.npz      BM25 postings;  lexical_terms.json  its vocabulary
 
+Passages are indexed (BM25 and vectors) as title + text (:func:`.ranking.ranking_text`).
 Ranking a question never re-encodes stored passages: dense scores of the BM25
 candidates come from the vectors kept in FAISS.
 """
@@ -29,10 +30,11 @@ from ..text import TEXT_VERSION
 from ..types import Passage, from_dict, to_dict
 from .lexical import BM25Index
 from .persist import Writer, check_settings, locked_folder, settings_of, verify, write_error
-from .ranking import Ranking, assemble, check_question
+from .ranking import Ranking, assemble, check_question, ranking_text
 
 FORMAT = "webglm-corpus-index/1"
 FILES = ("meta.json", "passages.jsonl", "vectors.faiss", "lexical.npz", "lexical_terms.json")
+INDEXED = "title+text"  # what the vectors and BM25 saw; indexes without this key saw the text alone
 HNSW_M = 32  # links per node: the usual recall/memory balance for a few hundred dims
 
 
@@ -96,7 +98,7 @@ class CorpusIndex:
             raise ModelError(f"encoder gives {vecs.shape[1]}-d vectors, the index holds {self.faiss_index.d}-d",
                              stage="rank", hint="use the encoder the index was built with")
         self.faiss_index.add(vecs)
-        self.lexical.add(p.text for p in new)
+        self.lexical.add(ranking_text(p) for p in new)
         self._passages.extend(new)
         if self.kind == "flat" and len(self._passages) > self.rank_config.hnsw_threshold:
             self._to_hnsw()
@@ -106,7 +108,7 @@ class CorpusIndex:
         size = max(self.rank_config.batch_size * 8, 256)  # chunks big enough for length sorting to pay
         parts = []
         for start in range(0, len(passages), size):
-            parts.append(self.encoder.encode([p.text for p in passages[start:start + size]], "passage"))
+            parts.append(self.encoder.encode([ranking_text(p) for p in passages[start:start + size]], "passage"))
             if progress is not None:
                 progress(min(start + size, len(passages)), len(passages))
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
@@ -169,7 +171,7 @@ class CorpusIndex:
             try:
                 self._write_files(writer)
                 writer.commit()
-                meta = {"format": FORMAT, "model_id": self.encoder.model_id, "count": len(self),
+                meta = {"format": FORMAT, "model_id": self.encoder.model_id, "count": len(self), "indexed": INDEXED,
                         "dim": int(self.faiss_index.d) if self.faiss_index is not None else 0, "kind": self.kind,
                         "tokenizer": TEXT_VERSION, "settings": settings_of(self.rank_config),
                         "sha256": writer.sums}

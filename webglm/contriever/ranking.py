@@ -1,4 +1,14 @@
-"""Hybrid ranking: BM25 prefilter -> dense rerank -> fused score -> MMR -> per-URL cap -> top-k.
+"""Hybrid ranking: candidates -> dense rerank -> fused score -> MMR -> per-source cap -> top-k.
+
+What BM25 and the encoder see of a passage is its title followed by its text
+(:func:`ranking_text`), as BEIR, DPR and Contriever index documents; the title
+is stored once, in ``Passage.title``, not repeated in ``Passage.text``.
+
+Candidates (:func:`candidate_ids`): a question with at most ``rank.dense_budget``
+passages has every one dense-scored, so a passage BM25 misses (a paraphrase,
+another language) can still win. Above that, BM25 picks three quarters of the
+budget and each page's leading passages fill the rest, so that every page keeps
+some dense coverage. Encoding is the cost that matters on CPU, hence the budget.
 
 Scores live on an absolute scale so one abstention threshold works across
 questions: the lexical part is BM25 divided by the query's attainable maximum
@@ -36,6 +46,45 @@ class Ranking:
     best_score: float = 0.0
 
 
+def ranking_text(passage: Passage) -> str:
+    """The text BM25 and the encoder score: ``title`` then ``text`` (the text alone without a title)."""
+    title = " ".join(passage.title.split())
+    if not title or passage.text.startswith(title):
+        return passage.text
+    return f"{title}\n{passage.text}"
+
+
+def source_key(url: str) -> str:
+    """The per-source cap's key: a URL without its ``#fragment``, so passages of one local
+    file (``file:guide.md#L12``, ``#L40``) or one page count as one source."""
+    return url.split("#", 1)[0]
+
+
+def candidate_ids(lexical: np.ndarray, urls: Sequence[str], budget: int) -> np.ndarray:
+    """Indexes of the (at most ``budget``) passages to dense-score, BM25's picks first.
+
+    All passages when there are no more than ``budget``; otherwise BM25's best
+    ``budget - budget // 4`` and then, for the last quarter, each page's passages in
+    reading order, one page at a time in turn, so no page goes unseen by the encoder."""
+    n = len(lexical)
+    order = np.argsort(-lexical, kind="stable")
+    if n <= budget:
+        return order
+    picked = dict.fromkeys(int(i) for i in order[: budget - budget // 4])
+    by_source: dict[str, list[int]] = {}
+    for i, url in enumerate(urls):
+        by_source.setdefault(source_key(url), []).append(i)
+    lanes = [iter(ids) for ids in by_source.values()]
+    while len(picked) < budget and lanes:
+        for lane in list(lanes):
+            nxt = next(lane, None)
+            if nxt is None:
+                lanes.remove(lane)
+            elif len(picked) < budget:
+                picked.setdefault(nxt)
+    return np.fromiter(picked, dtype=np.int64, count=len(picked))
+
+
 def check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise InputError("the question is empty", stage="rank", hint="pass a non-empty question")
@@ -58,7 +107,7 @@ def fuse(dense: np.ndarray, lexical: np.ndarray, rank: RankConfig) -> tuple[np.n
 
 
 def select(order: np.ndarray, vecs: np.ndarray, urls: Sequence[str], rank: RankConfig) -> list[int]:
-    """Greedy maximal-marginal-relevance selection with a per-URL cap.
+    """Greedy maximal-marginal-relevance selection with a per-source cap (:func:`source_key`).
 
     Relevance is min-max scaled over the candidates so ``mmr_lambda`` trades it
     against cosine redundancy on a comparable 0..1 scale."""
@@ -78,7 +127,7 @@ def select(order: np.ndarray, vecs: np.ndarray, urls: Sequence[str], rank: RankC
         score = np.where(available, score, -np.inf)
         best = int(np.argmax(score))
         available[best] = False
-        url = urls[best]
+        url = source_key(urls[best])
         if url and per_url.get(url, 0) >= rank.per_url_cap:
             continue
         if url:
@@ -117,15 +166,18 @@ class Ranker:
         t0 = time.perf_counter()
         passages = list(passages)
         lex_index = BM25Index()
-        lex_index.add(p.text for p in passages)
-        ids, lex = lex_index.top(question, cfg.prefilter)
+        lex_index.add(ranking_text(p) for p in passages)
+        scores = lex_index.scores(question)
+        ids = candidate_ids(scores, [p.url for p in passages], cfg.dense_budget)
+        lex = scores[ids]
         candidates = [passages[i] for i in ids]
         t1 = time.perf_counter()
         before_enc = getattr(self.encoder, "encoded", 0)
         cache = getattr(self.encoder, "cache", None)
         before_hits = cache.hits if cache is not None else 0
         qvec = self.encoder.encode([question], "query")[0] if candidates else None
-        vecs = self.encoder.encode([p.text for p in candidates], "passage") if candidates else np.zeros((0, 1))
+        vecs = (self.encoder.encode([ranking_text(p) for p in candidates], "passage") if candidates
+                else np.zeros((0, 1)))
         dense = vecs @ qvec if candidates else np.zeros(0, dtype=np.float32)
         t2 = time.perf_counter()
         refs, abstained, best = assemble(candidates, vecs, dense, lex, cfg)

@@ -141,9 +141,21 @@ def make_passages(
     return out
 
 
-def chunk_text(text: str, *, url: str, title: str, config: ChunkConfig, source: str = "web") -> list[Passage]:
-    """Split ``text`` into passages per ``config`` (mode, size, overlap, dedup, per-URL cap)."""
+def chunk_page(
+    text: str, *, url: str, title: str, config: ChunkConfig, source: str = "web"
+) -> tuple[list[Passage], int]:
+    """Passages of ``text`` per ``config`` and how many the ``per_url_cap`` guard cut off.
+
+    The cap is a guard against pathological pages, set far above real pages' passage
+    counts: the whole page, tail included, normally reaches ranking, where BM25 scores
+    every passage and the dense budget is bounded separately (``rank.dense_budget``).
+    """
     passages = make_passages(text, split_spans(text, config), url=url, title=title, source=source)
     if config.dedup:
         passages = dedup_passages(passages)
-    return passages[: config.per_url_cap]
+    return passages[: config.per_url_cap], max(0, len(passages) - config.per_url_cap)
+
+
+def chunk_text(text: str, *, url: str, title: str, config: ChunkConfig, source: str = "web") -> list[Passage]:
+    """Split ``text`` into passages per ``config`` (mode, size, overlap, dedup, per-URL cap)."""
+    return chunk_page(text, url=url, title=title, config=config, source=source)[0]

@@ -17,7 +17,7 @@ from ..config import ChunkConfig, FetchConfig, SearchConfig
 from ..errors import FetchError, SearchError
 from ..protocols import PageStore, SearchEngine
 from ..types import Failure, Page, Passage, Retrieval, SearchHit
-from .chunk import chunk_text, dedup_passages, passage_id
+from .chunk import chunk_page, dedup_passages, passage_id
 from .extract import aextract
 from .fetch import FetchResult, Fetcher
 from .search import normalize_url
@@ -111,26 +111,28 @@ class WebRetriever:
                 self.page_store.put_page(page)
         return result
 
-    async def _extract_one(self, page: Page, title_hint: str) -> list[Passage] | Failure:
+    async def _extract_one(self, page: Page, title_hint: str) -> tuple[list[Passage], list[Failure]]:
         try:
             title, text = await aextract(page, timeout=self.fetch_config.extract_timeout)
         except FetchError as exc:
-            return Failure("extract", exc.kind, exc.message, page.url)
+            return [], [Failure("extract", exc.kind, exc.message, page.url)]
         except Exception as exc:  # a broken page must not end the stage
-            return Failure("extract", "error", f"{type(exc).__name__}: {exc}"[:300], page.url)
-        passages = chunk_text(text, url=page.url, title=title or title_hint, config=self.chunk_config)
+            return [], [Failure("extract", "error", f"{type(exc).__name__}: {exc}"[:300], page.url)]
+        cap = self.chunk_config.per_url_cap
+        passages, cut = chunk_page(text, url=page.url, title=title or title_hint, config=self.chunk_config)
         if not passages:
-            return Failure("extract", "empty", "no passage survived chunking", page.url)
-        return passages
+            return [], [Failure("extract", "empty", "no passage survived chunking", page.url)]
+        if cut:  # the page is still used, but say what chunk.per_url_cap left out
+            return passages, [Failure("chunk", "capped", f"kept the first {cap} of {cap + cut} passages "
+                                      "(raise chunk.per_url_cap to keep more)", page.url)]
+        return passages, []
 
     async def _collect(self, pages: Sequence[Page], tasks: dict[str, asyncio.Future]):
         passages, failures = [], []
         for page in pages:  # in hit order, whatever order extraction finished in
-            result = await tasks[page.url]
-            if isinstance(result, Failure):
-                failures.append(result)
-            else:
-                passages.extend(result)
+            found, failed = await tasks[page.url]
+            passages.extend(found)
+            failures.extend(failed)
         return passages, failures
 
     async def retrieve(self, question: str) -> Retrieval:
