@@ -29,6 +29,9 @@ import typer  # noqa: E402
 
 from webglm.config import WebGLMConfig, load_config  # noqa: E402
 from webglm.errors import ConfigError, InputError, WebGLMError  # noqa: E402
+from webglm.messages import message  # noqa: E402
+from webglm.sanitize import strip_controls  # noqa: E402
+from webglm.text import language_name  # noqa: E402
 from webglm.types import EXTRACTIVE_FALLBACK  # noqa: E402
 
 app = typer.Typer(
@@ -43,8 +46,13 @@ app.add_typer(index_app, name="index")
 EXIT_USER_ERROR = 2
 
 
+def _say(text: str, err: bool = False) -> None:
+    """Print text that may quote documents: escape sequences in them must not reach the terminal."""
+    typer.echo(strip_controls(text), err=err)
+
+
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    _say(message, err=True)
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -158,8 +166,7 @@ def format_timings(answer) -> str:
     return "timings: " + " · ".join(parts)
 
 
-QUOTED_NOTE = ("(Quoted from the references: no sentence the model wrote was supported by them. "
-               "--set generate.fallback=none shows the model's own answer, flagged.)")
+QUOTED_NOTE = message("quoted_unsupported")
 
 
 def _failure(f) -> str:
@@ -173,8 +180,11 @@ def format_answer(answer, *, with_text: bool = True) -> str:
     out = []
     if with_text:
         out.append(answer.text.strip())
-        if answer.candidates and answer.candidates[0].candidate.finish_reason == EXTRACTIVE_FALLBACK:
-            out.append(QUOTED_NOTE)
+        best = answer.candidates[0].candidate if answer.candidates else None
+        if best is not None and best.finish_reason == EXTRACTIVE_FALLBACK:
+            lang = answer.trace.language or "en"
+            out.append(message("quoted_unsupported", lang) if best.raw_text else
+                       message("quoted_language", lang, name=language_name(lang)))
     if answer.references:
         out += ["", "References:", format_references(answer)]
     if len(answer.candidates) > 1:
@@ -211,7 +221,7 @@ async def _stream_to_terminal(glm, question: str) -> Any:
         if isinstance(event, ReferencesReady):
             _err(f"webglm: {len(event.references)} references ready")
         elif isinstance(event, TokenEvent) and event.candidate == 0:
-            sys.stdout.write(event.text)
+            sys.stdout.write(strip_controls(event.text))
             sys.stdout.flush()
         elif isinstance(event, FinalEvent):
             final = event.answer
@@ -268,15 +278,15 @@ def ask(
         changed = answer.abstained or answer.text.strip() != raw
         if changed and not answer.abstained:
             typer.echo("\nChecked answer (citations verified against the references):")
-        typer.echo(format_answer(answer, with_text=changed))
+        _say(format_answer(answer, with_text=changed))
         return
     answer = glm.answer(question)
     if as_json:
         from webglm.types import to_json
 
-        typer.echo(to_json(answer, indent=2))
+        _say(to_json(answer, indent=2))
     else:
-        typer.echo(format_answer(answer))
+        _say(format_answer(answer))
 
 
 # --- index ----------------------------------------------------------------------
@@ -326,7 +336,7 @@ def index_info(path: Path = typer.Argument(..., help="An index directory.")) -> 
 def eval_(
     dataset: Path = typer.Argument(..., help="Dataset file (jsonl/json/Posts.xml/txt)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: results.jsonl, report.md, report.json."),
-    fmt: str = typer.Option("auto", "--format", help="auto, nq-open, webquestions, webglm-qa, webgpt, eli5, stackexchange, jsonl, hf."),
+    fmt: str = typer.Option("auto", "--format", help="auto, nq-open, webquestions, webglm-qa, webgpt, eli5, stackexchange, squad, jsonl, hf."),
     corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Answer from a local corpus instead of the web."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Record/replay cache file (sqlite)."),
     record: bool = typer.Option(False, "--record", help="Store search results and pages in --cache."),
@@ -336,6 +346,7 @@ def eval_(
     use_references: str = typer.Option("auto", "--use-references", help="auto, always, never: use references in the dataset."),
     concurrency: int = typer.Option(1, "--concurrency", "-j", min=1),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    sample: Optional[int] = typer.Option(None, "--sample", min=1, help="squad: a fixed random subset of N questions (--seed)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run examples that failed before."),
     timeout: float = typer.Option(0.0, "--timeout", help="Seconds per example (0: none)."),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Record malformed rows instead of stopping."),
@@ -358,6 +369,8 @@ def eval_(
                                 "references": references_field}.items() if v}
     se = {k: v for k, v in {"top_n": se_top_n, "min_score": se_min_score, "min_answers": se_min_answers}.items()
           if v is not None}
+    if sample is not None:
+        se.update(sample=sample, seed=seed)
     report = eval_command(dataset, out_dir=out, fmt=fmt, config=build_config(config_file, sets), corpus=corpus,
                           cache=cache, record=record, replay=replay, snapshot=snapshot, answerer=answerer,
                           use_references=use_references, concurrency=concurrency, limit=limit,

@@ -116,9 +116,12 @@ def _spliced(seeds: list[bytes], junk: int, cut: int):
 _ROWS = [b'{"question": "q", "answer": ["a"]}\n', b'{"qText": "q", "answers": ["a"]}\n',
          b'{"question": "q", "answer": "a [1]", "references": ["r"]}\n', b'[{"qText": "q", "answers": ["a"]}]',
          b'{"question": {"full_text": "q"}, "answer_0": "a", "answer_1": "b", "score_0": 1, "score_1": -1}\n',
-         b'<posts><row Id="1" PostTypeId="1" Title="t" Body="b"/></posts>', b"question one\n"]
+         b'<posts><row Id="1" PostTypeId="1" Title="t" Body="b"/></posts>', b"question one\n",
+         b'{"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": [{"id": "1", "question": "q", '
+         b'"answers": [{"text": "c", "answer_start": 0}]}]}]}]}']
 LOADERS = [("nq-open", ".jsonl"), ("webquestions", ".json"), ("webglm-qa", ".jsonl"), ("webgpt", ".jsonl"),
-           ("eli5", ".txt"), ("eli5", ".jsonl"), ("stackexchange", ".xml"), ("auto", ".jsonl"), ("auto", ".json")]
+           ("eli5", ".txt"), ("eli5", ".jsonl"), ("stackexchange", ".xml"), ("squad", ".json"), ("auto", ".jsonl"),
+           ("auto", ".json")]
 
 
 def test_fuzz_dataset_loaders(tmp_path):

@@ -61,6 +61,12 @@ HIDING = st.sampled_from(
         "<style>/* {} */</style>",
         "<noscript>{}</noscript>",
         "<template><p>{}</p></template>",
+        '<p style="color:#fff">{}</p>',
+        '<p style="font-size:0">{}</p>',
+        '<p style="opacity:0">{}</p>',
+        '<p style="position:absolute;left:-9999px">{}</p>',
+        '<div style="background:#222"><p style="color:#222">{}</p></div>',
+        "<style>.zq{{display:none}}</style><p class=zq>{}</p>",
     ]
 )
 

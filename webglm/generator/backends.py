@@ -87,6 +87,9 @@ class LlamaCppBackend:
         self.gen = gen
         self.path = Path(gen.model).expanduser() if gen.model else None
         self.model_id = f"llamacpp:{(self.path or Path('SmolLM2-135M-Instruct.Q4_1.gguf')).name}"
+        # SmolLM2 was trained on English text: in other languages it writes fluent nonsense
+        # (docs/benchmarks.md), so the writer quotes references instead. Other models: any language.
+        self.languages: tuple[str, ...] = ("en",) if self.path is None else ()
         self.n_ctx = gen.n_ctx
         self._llm = None
         self._lock = threading.Lock()  # one llama context: one generation at a time

@@ -15,13 +15,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..messages import message
+from ..injection import find_instructions, obeys
+from ..messages import message, translated
 from ..text import TERMINAL, cjk_bigrams, content_terms, detect_language, is_cjk, join_sentences, split_sentences, stem
 from ..types import SentenceSupport
 
 __all__ = ["check_citations", "clean_citations", "content_words", "dedupe_sentences", "drop_instructions",
            "drop_unfinished", "extractive_answer", "find_citations", "parse_group", "pick_sentences",
-           "rouge1_precision", "split_sentences", "stem", "strip_citations", "strip_think"]
+           "rouge1_precision", "split_sentences", "stem", "strip_citations", "strip_think", "withhold_obeying"]
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:[-–,]|and)\s*\d+)*)\s*\]")
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
@@ -174,6 +175,32 @@ def check_citations(
                          covered / supportable if supportable else None)
 
 
+def withhold_obeying(check: CitationCheck, references: dict[int, str]) -> CitationCheck:
+    """Flag, and strip the citations of, answer sentences that follow an instruction found in
+    a reference (see :mod:`webglm.injection`): an obeyed order is not a supported claim."""
+    orders = {i: found for i, text in references.items() if (found := find_instructions(text))}
+    if not orders:
+        return check
+    every = [o for found in orders.values() for o in found]
+    support = list(check.support)
+    lines = []
+    for line in check.text.splitlines():
+        rebuilt = []
+        for sentence in split_sentences(line):
+            plain = strip_citations(sentence)
+            if obeys(plain, every):
+                who = tuple(i for i, found in orders.items() if obeys(plain, found)) or tuple(orders)
+                k = next((k for k, s in enumerate(support) if s.sentence == plain and not s.obeys), None)
+                if k is not None:
+                    support[k] = SentenceSupport(plain, (), (), True, who)
+                sentence = _place(sentence, ())
+            rebuilt.append(sentence)
+        lines.append(join_sentences(rebuilt))
+    final = "\n".join(lines).strip()
+    return CitationCheck(final, tuple(dict.fromkeys(find_citations(final))), tuple(support),
+                         check.precision, check.recall)
+
+
 def dedupe_sentences(text: str, threshold: float = 0.8) -> str:
     """Drop sentences that repeat an earlier one (content-word Jaccard >= threshold):
     small models loop, and a repeated claim adds nothing."""
@@ -256,11 +283,14 @@ def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_
     lang = language or detect_language(question)
     same = [(i, t) for i, t in references if detect_language(t, default=lang) == lang]
     picked = pick_sentences(question, same, max_sentences, skip) if same else []
+    lead = []
     if not picked:
         picked = pick_sentences(question, references, max_sentences, skip)
+        # say in the reader's language that the quotes are not in it
+        lead = [message("other_language", lang)] if picked and translated(lang) else []
     if not picked:
         return message("no_answer", lang)
-    return join_sentences([_cite(sent, idx) for idx, sent in picked])
+    return join_sentences(lead + [_cite(sent, idx) for idx, sent in picked])
 
 
 def _cite(sentence: str, idx: int) -> str:

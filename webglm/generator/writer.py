@@ -10,8 +10,10 @@ from ..config import GenerateConfig
 from ..errors import GenerationError
 from ..types import EXTRACTIVE_FALLBACK, Candidate, CandidateDone, Reference, TokenEvent
 from .backends import Backend, Completion, SamplingParams
-from .citations import check_citations, clean_citations, dedupe_sentences, drop_unfinished, extractive_answer, strip_think
-from .prompts import Prompt, build_prompt, load_template, prose
+from ..text import detect_language
+from .citations import (check_citations, clean_citations, dedupe_sentences, drop_unfinished, extractive_answer,
+                        strip_think, withhold_obeying)
+from .prompts import Prompt, build_prompt, for_language, load_template, prose
 
 CONTEXT_MARGIN = 16  # tokens kept free for template tokens the count may miss
 
@@ -37,11 +39,29 @@ class AnswerWriter:
     def load(self) -> None:
         self.backend.load()
 
+    def language(self, question: str) -> str:
+        """The answer's language: ``generate.language``, or the question's when "auto"."""
+        return detect_language(question) if self.gen.language == "auto" else self.gen.language
+
+    def writes(self, language: str) -> bool:
+        """Whether the backend's model writes ``language`` (``languages`` empty: any)."""
+        languages = getattr(self.backend, "languages", ())
+        return not languages or language in languages
+
+    def _quotes(self, question: str, references: Sequence[Reference], n: int) -> list[Candidate] | None:
+        """Extractive candidates when the model does not write the answer's language and
+        ``generate.fallback`` allows quoting; None when the model should generate."""
+        if self.gen.fallback != "extractive" or self.writes(self.language(question)):
+            return None
+        empty = Completion("", 0, 0, "stop")
+        return [self.finish(empty, references, question) for _ in range(n)]
+
     def prompt(self, question: str, references: Sequence[Reference]) -> tuple[Prompt, tuple[Reference, ...]]:
         """The prompt actually sent, and the references that fit into it."""
         self.load()
         budget = self.backend.n_ctx - self.gen.max_new_tokens - CONTEXT_MARGIN
-        return build_prompt(self.template, question, references, few_shot=self.gen.few_shot,
+        template = for_language(self.template, self.language(question))
+        return build_prompt(template, question, references, few_shot=self.gen.few_shot,
                             count_tokens=self.backend.count_tokens, budget=budget,
                             max_ref_tokens=self.gen.max_reference_tokens)
 
@@ -64,20 +84,24 @@ class AnswerWriter:
         reason = completion.finish_reason
         if self.gen.fallback == "extractive" and not any(s.supported_by for s in check.support):
             texts = [(r.index, prose(r.passage.text, r.passage.title)) for r in references]
-            check = self._check(extractive_answer(question, texts), refs)
+            check = self._check(extractive_answer(question, texts, language=self.language(question)), refs)
             reason = EXTRACTIVE_FALLBACK
         return Candidate(check.text, check.citations, completion.logprob, completion.tokens_in,
                          completion.tokens_out, reason, completion.text, check.support,
                          check.precision, check.recall)
 
     def _check(self, text: str, refs: dict[int, str]):
-        return check_citations(text, refs, threshold=self.gen.citation_threshold,
-                               bonus=self.gen.cited_bonus, correct=self.gen.correct_citations)
+        check = check_citations(text, refs, threshold=self.gen.citation_threshold,
+                                bonus=self.gen.cited_bonus, correct=self.gen.correct_citations)
+        return withhold_obeying(check, refs)  # a sentence that obeys a reference is not supported by it
 
     def write(self, question: str, references: Sequence[Reference], n: int = 1) -> list[Candidate]:
         """Generate ``n`` candidates (greedy for one, top-p sampling for several)."""
         if n < 1:
             raise GenerationError("n must be >= 1")
+        quoted = self._quotes(question, references, n)
+        if quoted is not None:
+            return quoted
         prompt, used = self.prompt(question, references)
         completions = self.backend.generate(prompt, n, self._params(n))
         return [self.finish(c, used, question) for c in completions]
@@ -87,6 +111,11 @@ class AnswerWriter:
 
         Cancelling the consumer (or closing this iterator) stops the backend at its next
         token, so an abandoned request does not keep the model busy."""
+        quoted = await asyncio.to_thread(self._quotes, question, references, 1)
+        if quoted is not None:
+            yield TokenEvent(quoted[0].text, 0)
+            yield CandidateDone(quoted[0], 0)
+            return
         prompt, used = await asyncio.to_thread(self.prompt, question, references)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()

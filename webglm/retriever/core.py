@@ -8,6 +8,7 @@ no network at all (a missing entry becomes a ``replay_miss`` failure).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Callable, Sequence
 
@@ -16,6 +17,7 @@ import httpx
 from ..config import ChunkConfig, FetchConfig, SearchConfig
 from ..errors import FetchError, SearchError
 from ..protocols import PageStore, SearchEngine
+from ..sanitize import strip_controls
 from ..types import Failure, Page, Passage, Retrieval, SearchHit
 from .chunk import chunk_page, dedup_passages, passage_id
 from .extract import aextract
@@ -46,6 +48,14 @@ def snippet_passage(hit: SearchHit) -> Passage:
         end=len(text),
         source="snippet",
     )
+
+
+def _shown_safely(hit: SearchHit) -> SearchHit:
+    """The hit without terminal control sequences in the title and snippet users will see."""
+    title, snippet = strip_controls(hit.title), strip_controls(hit.snippet)
+    if title == hit.title and snippet == hit.snippet:
+        return hit
+    return dataclasses.replace(hit, title=title, snippet=snippet)
 
 
 class WebRetriever:
@@ -143,7 +153,7 @@ class WebRetriever:
         """
         t0 = time.perf_counter()
         hits, events, failures = await self._search(question)
-        hits = _unique_hits(hits, self.search_config.k)
+        hits = [_shown_safely(h) for h in _unique_hits(hits, self.search_config.k)]
         t1 = time.perf_counter()
         titles = {h.url: h.title for h in hits}
         tasks: dict[str, asyncio.Future] = {}

@@ -20,13 +20,15 @@ from typing import Sequence
 
 from ..config import ChunkConfig
 from ..errors import CorpusError
+from ..sanitize import strip_controls
 from ..types import Failure, Page, Passage
 from .chunk import dedup_passages, make_passages, split_spans
-from .extract import _extract_sync
+from .extract import extract_local
 from .localtext import MAX_FILE_BYTES, decode_file, flat_html, pdf_text, too_deep
 from .walk import walk_corpus
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf"})
+EXTRACT_TIMEOUT = 2.0  # seconds per HTML file, as fetch.extract_timeout for web pages
 __all__ = ["MAX_FILE_BYTES", "SUFFIXES", "CorpusDocs", "read_corpus"]
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+]){3,}\s*$")
@@ -91,7 +93,7 @@ def _html_passages(path: Path, base: str, text: str, chunk: ChunkConfig) -> list
         title, body = flat_html(text)
     else:
         page = Page(url=base, final_url=base, status=200, content_type="text/html", text=text, fetched_at=0.0)
-        title, body = _extract_sync(page)
+        title, body = extract_local(page, timeout=EXTRACT_TIMEOUT)
     return make_passages(body, split_spans(body, chunk), url=base, title=title or path.name, source="local")
 
 
@@ -101,7 +103,7 @@ def _passages_of(path: Path, shown: str, text: str, chunk: ChunkConfig) -> list[
     if suffix in (".html", ".htm"):
         return _html_passages(path, base, text, chunk)
     if suffix == ".pdf":
-        title, body = pdf_text(text, base)
+        title, body = (strip_controls(part) for part in pdf_text(text, base))
         return make_passages(body, split_spans(body, chunk), url=base, title=title or path.name, source="local")
     if suffix in (".md", ".markdown"):
         sections = _md_sections(text)
@@ -127,7 +129,10 @@ def _read_text(path: Path, size: int) -> str:
         data = fh.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise CorpusError(f"file larger than {MAX_FILE_BYTES} bytes", url=str(path))
-    return decode_file(data, path.suffix.lower() == ".pdf")
+    if path.suffix.lower() == ".pdf":
+        return decode_file(data, pdf=True)  # bytes carried as text: its controls are stripped once extracted
+    # controls go before offsets are taken, so that they stay right
+    return strip_controls(decode_file(data))
 
 
 def read_corpus(paths: Sequence[str | Path], chunk: ChunkConfig, *, follow_symlinks: bool = False) -> CorpusDocs:

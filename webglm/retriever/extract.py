@@ -1,8 +1,9 @@
 """Main-text extraction from fetched pages: trafilatura first, BeautifulSoup fallback.
 
-Hidden text (``hidden``, ``aria-hidden``, ``display:none``...), scripts, styles
-and navigation are removed before either extractor sees the page, because
-retrieved text is untrusted and hidden text is a classic injection carrier.
+Hidden text (see :mod:`.hidden`: attributes, inline styles and the page's own
+stylesheets), scripts, styles and navigation are removed before either extractor
+sees the page, because retrieved text is untrusted and hidden text is a classic
+injection carrier. Terminal control characters are stripped from the result.
 Extraction runs in worker threads under a time limit so a pathological page
 cannot stall the stage (a thread cannot be killed, so it is bounded by the
 byte caps applied at fetch time and by the small pool size).
@@ -17,18 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from ..errors import FetchError
+from ..sanitize import strip_controls
 from ..types import Page
+from .hidden import declarations, drop_hidden, hides, zero_font
+from .linear import stream_text
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webglm-extract")
 _MIN_GOOD_CHARS = 200  # below this trafilatura probably missed the content: try the fallback
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed")
 _NAV_TAGS = ("nav", "header", "footer", "aside", "form", "button", "select", "menu")
-# Lower-cases the style and deletes spaces (the space has no counterpart in the target).
-_STYLE = "translate(@style, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ', 'abcdefghijklmnopqrstuvwxyz')"
-_HIDDEN_XPATH = (
-    "//*[@hidden] | //*[@aria-hidden='true'] | //input[@type='hidden']"
-    f" | //*[contains({_STYLE}, 'display:none')] | //*[contains({_STYLE}, 'visibility:hidden')]"
-)
 _BLOCKS = (
     "p",
     "li",
@@ -59,11 +57,8 @@ def _clean_tree(html: str):
         tree = lxml.html.fromstring(html)
     except (etree.ParserError, ValueError):
         return None
+    drop_hidden(tree)  # first: it reads the <style> sheets that are stripped next
     etree.strip_elements(tree, *_DROP_TAGS, with_tail=False)
-    for el in tree.xpath(_HIDDEN_XPATH):
-        parent = el.getparent()
-        if parent is not None:
-            el.drop_tree()
     return tree
 
 
@@ -87,11 +82,12 @@ def _trafilatura(tree) -> str:
 
 
 def _is_hidden(tag) -> bool:
-    """BeautifulSoup filter with the same notion of hidden as ``_HIDDEN_XPATH``."""
+    """BeautifulSoup filter for markup lxml could not parse: hidden attributes and inline styles."""
     if tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).lower() == "true":
         return True
-    style = "".join(str(tag.get("style", "")).lower().split())
-    return "display:none" in style or "visibility:hidden" in style
+    inline = declarations(str(tag.get("style", "")))
+    style = {name: value for name, (value, _imp) in inline.items()}
+    return hides(style) or zero_font(style) is True
 
 
 def _soup_text(html: str) -> str:
@@ -124,7 +120,21 @@ def _serialize(tree) -> str:
     return lxml.html.tostring(tree, encoding="unicode")
 
 
+# Budgets for the tree extractors. Real pages stay far below them (the 240 saved pages: at most
+# 1.4 MB and 5k tags); beyond them lxml + trafilatura + BeautifulSoup need gigabytes, so the
+# page is read by the linear streaming extractor instead.
+TREE_MAX_CHARS = 6_000_000
+TREE_MAX_TAGS = 100_000
+
+
+def over_budget(html: str) -> bool:
+    """True when ``html`` is too large for the tree extractors (see ``TREE_MAX_*``)."""
+    return len(html) > TREE_MAX_CHARS or html.count("<", 0, TREE_MAX_CHARS) > TREE_MAX_TAGS
+
+
 def _extract_html(html: str) -> tuple[str, str]:
+    if over_budget(html):
+        return stream_text(html)
     tree = _clean_tree(html)
     title = _page_title(tree)
     text = ""
@@ -165,6 +175,12 @@ def _pdf_text(page: Page) -> tuple[str, str]:
 
 
 def _extract_sync(page: Page) -> tuple[str, str]:
+    """``(title, text)`` of a page, without terminal control sequences (see :mod:`webglm.sanitize`)."""
+    title, text = _extract_any(page)
+    return strip_controls(title), strip_controls(text)
+
+
+def _extract_any(page: Page) -> tuple[str, str]:
     if page.content_type == "application/pdf":
         return _pdf_text(page)
     if page.content_type == "text/plain":
@@ -191,6 +207,21 @@ def extract(page: Page, *, timeout: float) -> tuple[str, str]:
     if not text:
         raise FetchError("no text found on the page", kind="empty", stage="extract", url=page.url)
     return title, text
+
+
+def extract_local(page: Page, *, timeout: float) -> tuple[str, str]:
+    """:func:`extract` for local files: the same time box, but a file that runs out of time
+    is read again by the linear extractor instead of being lost (a local file has no
+    search snippet to fall back on). May return empty text."""
+    if page.content_type == "text/html" and over_budget(page.text):
+        return _extract_sync(page)  # linear already: a time box would only read it twice
+    future = _POOL.submit(_extract_sync, page)
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        future.cancel()  # the thread runs on, bounded by the tree budgets above
+        title, text = stream_text(page.text)
+        return strip_controls(page.title or title), strip_controls(text)
 
 
 async def aextract(page: Page, *, timeout: float) -> tuple[str, str]:
