@@ -403,17 +403,33 @@ def export_corpus(
 @app.command()
 @handle_errors
 def score(
-    question: str = typer.Argument(..., help="The question."),
-    answers: list[str] = typer.Argument(..., help="Two or more answers to rank."),
+    question: Optional[str] = typer.Argument(None, help="The question (or use --file)."),
+    answers: Optional[list[str]] = typer.Argument(None, help="One or more answers to rank."),
+    file: Optional[str] = typer.Option(None, "--file", "-f",
+                                       help='JSONL of {"question": ..., "answers": [...]} rows; - reads stdin.'),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per answer, in input order."),
     model: Optional[str] = typer.Option(None, "--model", help="Scorer folder (default: the shipped scorer)."),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set"),
 ) -> None:
-    """Rank answers with the preference reward model (a standalone reranker)."""
-    from webglm.scorer.cli_support import format_scores, score_answers
+    """Rank answers with the preference reward model (a standalone reranker); the model
+    loads once for all the questions of a --file."""
+    from webglm.errors import InputError
+    from webglm.scorer.cli_support import format_scores, read_score_file, score_answers, score_records
 
+    if file is not None and question is not None:
+        raise InputError("give either QUESTION ANSWER... or --file, not both")
+    if file is None and (question is None or not answers):
+        raise InputError("nothing to score", hint='webglm score "QUESTION" "ANSWER" ["ANSWER" ...], or --file rows.jsonl')
     cfg = build_config(config_file, sets, **{"scorer.model": model})
-    typer.echo(format_scores(score_answers(question, answers, cfg.scorer)))
+    rows = read_score_file(file) if file is not None else [(question, list(answers or []))]
+    for q, texts in rows:
+        scored = score_answers(q, texts, cfg.scorer)
+        if as_json:
+            for record in score_records(q, scored, texts):
+                typer.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            typer.echo((f"{q}\n" if len(rows) > 1 else "") + format_scores(scored))
 
 
 @app.command("train-scorer")

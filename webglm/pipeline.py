@@ -417,18 +417,20 @@ class WebGLM:
         await asyncio.to_thread(self._load_writer)
         tb.models["generator"] = getattr(self.writer, "model_id", "")
         candidates: list[Candidate] = []
+        n = self.config.scorer.candidates
         async with _gated(gate, tb):
             t0 = time.perf_counter()
-            async for event in self.writer.astream(question, refs):
+            async for event in self.writer.astream(question, refs, n):
                 if isinstance(event, TokenEvent):
                     tb.timings.setdefault("first_token", time.perf_counter() - t0)
                     yield event
                 elif isinstance(event, CandidateDone):
                     candidates.append(event.candidate)
                     yield event
-            extra = self.config.scorer.candidates - len(candidates)
-            if extra > 0:
-                more = await asyncio.to_thread(self.writer.write, question, refs, extra)
+            if n > len(candidates):
+                # the rest of the same n: seeds continue after the streamed candidate's, so the
+                # candidates (and the choice) are those aanswer() makes
+                more = await asyncio.to_thread(self.writer.write, question, refs, n, len(candidates))
                 for i, c in enumerate(more, start=len(candidates)):
                     yield CandidateDone(c, i)
                 candidates.extend(more)

@@ -69,9 +69,13 @@ class AnswerWriter:
         prompt, _ = self.prompt(question, references)
         return self.backend.count_tokens(prompt)
 
-    def _params(self, n: int) -> SamplingParams:
+    def _params(self, n: int, first: int = 0) -> SamplingParams:
+        """Settings for candidates ``first..n-1`` of a request for ``n``: greedy for one, top-p
+        sampling for several. Candidate k is sampled with seed + k, so a streamed first
+        candidate followed by the rest gives the same candidates as one batch."""
         temp = self.gen.temperature if n == 1 else self.gen.sample_temperature
-        return SamplingParams(self.gen.max_new_tokens, temp, self.gen.top_p, self.gen.seed, self.gen.repeat_penalty)
+        return SamplingParams(self.gen.max_new_tokens, temp, self.gen.top_p, self.gen.seed + first,
+                              self.gen.repeat_penalty)
 
     def finish(self, completion: Completion, references: Sequence[Reference], question: str = "") -> Candidate:
         """Clean and citation-check one raw completion (falling back to an extractive
@@ -95,19 +99,22 @@ class AnswerWriter:
                                 bonus=self.gen.cited_bonus, correct=self.gen.correct_citations)
         return withhold_obeying(check, refs)  # a sentence that obeys a reference is not supported by it
 
-    def write(self, question: str, references: Sequence[Reference], n: int = 1) -> list[Candidate]:
-        """Generate ``n`` candidates (greedy for one, top-p sampling for several)."""
-        if n < 1:
-            raise GenerationError("n must be >= 1")
-        quoted = self._quotes(question, references, n)
+    def write(self, question: str, references: Sequence[Reference], n: int = 1, first: int = 0) -> list[Candidate]:
+        """Generate candidates ``first..n-1`` of ``n`` (greedy for one, top-p sampling for
+        several); ``first`` > 0 continues after candidates already streamed."""
+        if n < 1 or not 0 <= first < n:
+            raise GenerationError(f"need n >= 1 and 0 <= first < n, got n={n}, first={first}")
+        quoted = self._quotes(question, references, n - first)
         if quoted is not None:
             return quoted
         prompt, used = self.prompt(question, references)
-        completions = self.backend.generate(prompt, n, self._params(n))
+        completions = self.backend.generate(prompt, n - first, self._params(n, first))
         return [self.finish(c, used, question) for c in completions]
 
-    async def astream(self, question: str, references: Sequence[Reference]) -> AsyncIterator[TokenEvent | CandidateDone]:
-        """Stream one candidate's tokens, then the finished candidate.
+    async def astream(self, question: str, references: Sequence[Reference],
+                      n: int = 1) -> AsyncIterator[TokenEvent | CandidateDone]:
+        """Stream the tokens of the first of ``n`` candidates (sampled like ``write(n)``'s
+        first when ``n`` > 1), then the finished candidate.
 
         Cancelling the consumer (or closing this iterator) stops the backend at its next
         token, so an abandoned request does not keep the model busy."""
@@ -120,7 +127,7 @@ class AnswerWriter:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         done = object()
-        params = self._params(1)
+        params = self._params(n)
         stop = threading.Event()
 
         def put(item: object) -> None:
@@ -157,4 +164,7 @@ class AnswerWriter:
             stop.set()
         raw = "".join(pieces)
         tokens_in = await asyncio.to_thread(self.backend.count_tokens, prompt)
-        yield CandidateDone(self.finish(Completion(raw, tokens_in, len(pieces), "stop"), used, question), 0)
+        # backends stream about one piece per token: a stream that used the whole token budget
+        # was cut, and its unfinished last sentence is dropped as in write()
+        reason = "length" if len(pieces) >= params.max_new_tokens else "stop"
+        yield CandidateDone(self.finish(Completion(raw, tokens_in, len(pieces), reason), used, question), 0)
