@@ -27,6 +27,7 @@ from .extract import extract_local
 SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst", ".html", ".htm"})
 MAX_FILE_BYTES = 20 * 1024 * 1024
 EXTRACT_TIMEOUT = 2.0  # seconds per HTML file, as fetch.extract_timeout for web pages
+NEAR_DUP_MAX_PASSAGES = 2000
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+]){3,}\s*$")
 _FENCE = re.compile(r"^(```|~~~)", re.MULTILINE)
@@ -151,7 +152,9 @@ def read_corpus(paths: Sequence[str | Path], chunk: ChunkConfig) -> CorpusDocs:
                 )
                 continue
             read += 1
-            passages += dedup_passages(found) if chunk.dedup else found
+            # the near-duplicate scan is quadratic: a huge file gets the exact check only
+            near = len(found) <= NEAR_DUP_MAX_PASSAGES
+            passages += dedup_passages(found, near=near) if chunk.dedup else found
     if chunk.dedup:  # across files only exact copies: a near-duplicate scan is quadratic
         passages = dedup_passages(passages, near=False)
     if not passages:
