@@ -27,7 +27,9 @@ import typer  # noqa: E402
 
 from webglm.config import WebGLMConfig, load_config  # noqa: E402
 from webglm.errors import ConfigError, InputError, WebGLMError  # noqa: E402
+from webglm.messages import message  # noqa: E402
 from webglm.sanitize import strip_controls  # noqa: E402
+from webglm.text import language_name  # noqa: E402
 from webglm.types import EXTRACTIVE_FALLBACK  # noqa: E402
 
 app = typer.Typer(
@@ -114,8 +116,7 @@ def format_timings(answer) -> str:
     return "timings: " + " · ".join(parts)
 
 
-QUOTED_NOTE = ("(Quoted from the references: no sentence the model wrote was supported by them. "
-               "--set generate.fallback=none shows the model's own answer, flagged.)")
+QUOTED_NOTE = message("quoted_unsupported")
 
 
 def _failure(f) -> str:
@@ -129,8 +130,11 @@ def format_answer(answer, *, with_text: bool = True) -> str:
     out = []
     if with_text:
         out.append(answer.text.strip())
-        if answer.candidates and answer.candidates[0].candidate.finish_reason == EXTRACTIVE_FALLBACK:
-            out.append(QUOTED_NOTE)
+        best = answer.candidates[0].candidate if answer.candidates else None
+        if best is not None and best.finish_reason == EXTRACTIVE_FALLBACK:
+            lang = answer.trace.language or "en"
+            out.append(message("quoted_unsupported", lang) if best.raw_text else
+                       message("quoted_language", lang, name=language_name(lang)))
     if answer.references:
         out += ["", "References:", format_references(answer)]
     if len(answer.candidates) > 1:
@@ -282,7 +286,7 @@ def index_info(path: Path = typer.Argument(..., help="An index directory.")) -> 
 def eval_(
     dataset: Path = typer.Argument(..., help="Dataset file (jsonl/json/Posts.xml/txt)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: results.jsonl, report.md, report.json."),
-    fmt: str = typer.Option("auto", "--format", help="auto, nq-open, webquestions, webglm-qa, webgpt, eli5, stackexchange, jsonl, hf."),
+    fmt: str = typer.Option("auto", "--format", help="auto, nq-open, webquestions, webglm-qa, webgpt, eli5, stackexchange, squad, jsonl, hf."),
     corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Answer from a local corpus instead of the web."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Record/replay cache file (sqlite)."),
     record: bool = typer.Option(False, "--record", help="Store search results and pages in --cache."),
@@ -292,6 +296,7 @@ def eval_(
     use_references: str = typer.Option("auto", "--use-references", help="auto, always, never: use references in the dataset."),
     concurrency: int = typer.Option(1, "--concurrency", "-j", min=1),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    sample: Optional[int] = typer.Option(None, "--sample", min=1, help="squad: a fixed random subset of N questions (--seed)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run examples that failed before."),
     timeout: float = typer.Option(0.0, "--timeout", help="Seconds per example (0: none)."),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Record malformed rows instead of stopping."),
@@ -314,6 +319,8 @@ def eval_(
                                 "references": references_field}.items() if v}
     se = {k: v for k, v in {"top_n": se_top_n, "min_score": se_min_score, "min_answers": se_min_answers}.items()
           if v is not None}
+    if sample is not None:
+        se.update(sample=sample, seed=seed)
     report = eval_command(dataset, out_dir=out, fmt=fmt, config=build_config(config_file, sets), corpus=corpus,
                           cache=cache, record=record, replay=replay, snapshot=snapshot, answerer=answerer,
                           use_references=use_references, concurrency=concurrency, limit=limit,
@@ -346,17 +353,33 @@ def export_corpus(
 @app.command()
 @handle_errors
 def score(
-    question: str = typer.Argument(..., help="The question."),
-    answers: list[str] = typer.Argument(..., help="Two or more answers to rank."),
+    question: Optional[str] = typer.Argument(None, help="The question (or use --file)."),
+    answers: Optional[list[str]] = typer.Argument(None, help="One or more answers to rank."),
+    file: Optional[str] = typer.Option(None, "--file", "-f",
+                                       help='JSONL of {"question": ..., "answers": [...]} rows; - reads stdin.'),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per answer, in input order."),
     model: Optional[str] = typer.Option(None, "--model", help="Scorer folder (default: the shipped scorer)."),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set"),
 ) -> None:
-    """Rank answers with the preference reward model (a standalone reranker)."""
-    from webglm.scorer.cli_support import format_scores, score_answers
+    """Rank answers with the preference reward model (a standalone reranker); the model
+    loads once for all the questions of a --file."""
+    from webglm.errors import InputError
+    from webglm.scorer.cli_support import format_scores, read_score_file, score_answers, score_records
 
+    if file is not None and question is not None:
+        raise InputError("give either QUESTION ANSWER... or --file, not both")
+    if file is None and (question is None or not answers):
+        raise InputError("nothing to score", hint='webglm score "QUESTION" "ANSWER" ["ANSWER" ...], or --file rows.jsonl')
     cfg = build_config(config_file, sets, **{"scorer.model": model})
-    typer.echo(format_scores(score_answers(question, answers, cfg.scorer)))
+    rows = read_score_file(file) if file is not None else [(question, list(answers or []))]
+    for q, texts in rows:
+        scored = score_answers(q, texts, cfg.scorer)
+        if as_json:
+            for record in score_records(q, scored, texts):
+                typer.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            typer.echo((f"{q}\n" if len(rows) > 1 else "") + format_scores(scored))
 
 
 @app.command("train-scorer")

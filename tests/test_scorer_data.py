@@ -104,10 +104,23 @@ def test_missing_and_malformed_dumps(tmp_path):
 
 
 def test_real_dumps_give_about_4700_pairs(shared_data):
-    pairs = build_stackexchange_pairs(shared_data / "stackexchange")
+    sites = ("beer.stackexchange.com", "matheducators.stackexchange.com")
+    pairs = build_stackexchange_pairs([shared_data / "stackexchange" / f"{s}_Posts.xml" for s in sites])
     assert 4000 < len(pairs) < 5500
-    assert {p.source for p in pairs} == {"beer.stackexchange.com", "matheducators.stackexchange.com"}
+    assert {p.source for p in pairs} == set(sites)
     assert all(p.meta["chosen_score"] - p.meta["rejected_score"] >= 2 for p in pairs)
+
+
+def test_real_dump_debiased_pairs(shared_data):
+    from webglm.scorer.data import debiased
+
+    pairs = build_stackexchange_pairs(shared_data / "stackexchange" / "beer.stackexchange.com_Posts.xml")
+    shp = build_stackexchange_pairs(shared_data / "stackexchange" / "beer.stackexchange.com_Posts.xml",
+                                    StackExchangeRecipe.shp())
+    later = [p for p in pairs if p.meta["later_won"]]
+    assert 0.15 < len(later) / len(pairs) < 0.4  # votes mostly follow who answered first
+    assert len(shp) == len(debiased(pairs)) and 0 < len(shp) < len(later)
+    assert all(p.meta["chosen_created"] > p.meta["rejected_created"] for p in shp)
 
 
 def test_grouped_split_never_leaks_a_question(dump, tmp_path):
@@ -200,3 +213,58 @@ def test_write_and_reload_roundtrip(dump, tmp_path):
     again = load_pairs(out)
     assert [(p.question, p.chosen, p.rejected, p.group) for p in again] == [
         (p.question, p.chosen, p.rejected, p.group) for p in pairs]
+
+
+def _dated_dump(tmp_path):
+    """One question; answers (id, score, CreationDate): 11 early/10, 12 later/4, 13 latest/9, 14 latest/0."""
+    from xml.sax.saxutils import quoteattr
+
+    rows = [_row(1, 1, 5, "<p>How do hops work?</p>", title="Hops")]
+    for aid, score, date in [(11, 10, "2020-01-01T10:00:00.000"), (12, 4, "2020-01-02T10:00:00.000"),
+                             (13, 9, "2020-01-03T10:00:00.000"), (14, 0, "2020-01-04T10:00:00.000")]:
+        row = _row(aid, 2, score, f"<p>answer {aid} {_words(5)}</p>", parent=1)
+        rows.append(row.replace(" />", f" CreationDate={quoteattr(date)} />"))
+    path = tmp_path / "dated.stackexchange.com_Posts.xml"
+    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n<posts>\n' + "".join(rows) + "</posts>\n")
+    return path
+
+
+def test_shp_recipe_keeps_later_answers_that_won_by_a_ratio(tmp_path):
+    from webglm.scorer.data import debiased
+
+    path = _dated_dump(tmp_path)
+    raw = build_stackexchange_pairs(path)
+    ids = lambda pairs: sorted((p.meta["chosen_id"], p.meta["rejected_id"]) for p in pairs)  # noqa: E731
+    # raw (gap >= 2): 11>12, 11>13? no (gap 1), 11>14, 13>12, 13>14, 12>14
+    assert ids(raw) == [("11", "12"), ("11", "14"), ("12", "14"), ("13", "12"), ("13", "14")]
+    later = [p for p in raw if p.meta["later_won"]]
+    assert ids(later) == [("13", "12")]  # the only winner posted after the answer it beat
+    shp = build_stackexchange_pairs(path, StackExchangeRecipe.shp())
+    assert ids(shp) == [("13", "12")]  # 9 / 4 >= 2
+    assert ids(debiased(raw)) == ids(shp)
+    assert ids(build_stackexchange_pairs(path, StackExchangeRecipe(later_preferred=True, min_score_ratio=3.0))) == []
+    assert shp[0].meta["chosen_created"] == "2020-01-03T10:00:00.000"
+    with pytest.raises(InputError, match="min_score_ratio"):
+        StackExchangeRecipe(min_score_ratio=0.5)
+
+
+def test_score_ratio_and_posting_order():
+    from webglm.scorer.data import score_ratio
+    from webglm.scorer.data.stackexchange import Post, posted_later
+
+    assert score_ratio(9, 4) == 2.25 and score_ratio(3, 0) == float("inf") and score_ratio(0, -2) == 0.0
+    early = Post("20", "answer", "1", 1, "", "x", "2020-01-01T00:00:00.000")
+    late = Post("5", "answer", "1", 1, "", "x", "2021-01-01T00:00:00.000")
+    assert posted_later(late, early) and not posted_later(early, late)  # the date decides, not the id
+    assert posted_later(Post("9", "answer", "1", 1, "", "x"), Post("8", "answer", "1", 1, "", "x"))
+
+
+def test_site_split_holds_out_whole_sites(tmp_path, dump):
+    from webglm.scorer.data import site_split
+
+    pairs = build_stackexchange_pairs([dump, _dated_dump(tmp_path)])
+    train, test = site_split(pairs, ["dated.stackexchange.com"])
+    assert {p.source for p in train} == {"test.stackexchange.com"}
+    assert {p.source for p in test} == {"dated.stackexchange.com"} and len(train) + len(test) == len(pairs)
+    with pytest.raises(InputError, match="sites present"):
+        site_split(pairs, ["nope.example"])

@@ -118,3 +118,60 @@ def test_score_answers_cli_support():
     assert format_scores(ranked).startswith("1. total=")
     with pytest.raises(InputError):
         score_answers("q", [])
+
+
+def test_reward_model_is_shared_per_folder():
+    a, b = load_reward_model(ScorerConfig()), load_reward_model(ScorerConfig())
+    assert a is b  # `webglm score --file` and the pipeline load the encoder once per process
+    assert load_reward_model(ScorerConfig(model=str(default_scorer_dir()))) is a
+
+
+def test_citation_marks_do_not_change_the_reward(monkeypatch):
+    from webglm.scorer.reward import RewardModel, strip_citation_marks
+
+    assert strip_citation_marks("Hops add bitterness [1][2]. Boil longer [3].") == "Hops add bitterness. Boil longer."
+    seen = []
+    model = RewardModel()
+    model.spec = {"calibration": {"mean": 0.0, "std": 1.0}}
+    monkeypatch.setattr(model, "raw_scores", lambda q, answers: seen.extend(answers) or [0.0] * len(answers))
+    model.score("Why are hops bitter?", ["Alpha acids [1] isomerise [2].", "Alpha acids isomerise."])
+    assert seen[0] == seen[1]
+
+
+@pytest.mark.slow
+def test_shipped_scorer_ignores_citation_count():
+    model = load_reward_model(ScorerConfig())
+    q = "Why do hops make beer bitter?"
+    plain = "Hops contain alpha acids. The boil turns them into bitter iso-alpha acids."
+    cited = "Hops contain alpha acids [1][2][3]. The boil turns them into bitter iso-alpha acids [1][2][3]."
+    a, b = model.score(q, [plain, cited])
+    assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_score_file_rows_and_errors(tmp_path):
+    from webglm.scorer.cli_support import read_score_file
+
+    good = tmp_path / "rows.jsonl"
+    good.write_text('{"question": "q1", "answers": ["a", "b"]}\n\n{"question": "q2", "answers": ["c"]}\n')
+    assert read_score_file(good) == [("q1", ["a", "b"]), ("q2", ["c"])]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q1", "answers": ["a"]}\n{"question": "q2", "answers": "c"}\n')
+    with pytest.raises(InputError, match=r"bad.jsonl:2: needs"):
+        read_score_file(bad)
+    bad.write_text("{oops\n")
+    with pytest.raises(InputError, match=r"bad.jsonl:1: not JSON"):
+        read_score_file(bad)
+    with pytest.raises(InputError, match="file not found"):
+        read_score_file(tmp_path / "missing.jsonl")
+
+
+def test_score_records_keep_input_order():
+    from webglm.scorer.cli_support import score_records
+
+    answers = ["short", "a much longer answer here", "short"]
+    ranked = select_best("q", [Candidate(a) for a in answers], LengthRewardModel(), ScorerConfig())
+    records = score_records("q", ranked, answers)
+    assert [r["index"] for r in records] == [0, 1, 2]
+    assert [r["answer"] for r in records] == answers
+    assert [r["rank"] for r in records] == [2, 1, 3]
+    assert records[1]["reward"] == 5.0 and set(records[0]) >= {"reward", "total", "citation_score", "question"}

@@ -180,3 +180,30 @@ def test_quoted_fallback_is_labelled_in_the_answer_and_the_candidates():
     best_written = Answer("How is green tea made?", written.text, (ref,),
                           (ScoredAnswer(written, 0.6, 1.0, 1.6), ScoredAnswer(quoted, 0.5, 1.0, 1.5)), citations=(1,))
     assert "Quoted from the references" not in format_answer(best_written)
+
+
+@pytest.mark.slow
+def test_score_json_one_object_per_answer_and_one_load(env, tmp_path, monkeypatch):
+    import webglm.scorer.reward as reward
+
+    builds = []
+    real_build = reward.RewardModel._build
+    monkeypatch.setattr(reward.RewardModel, "_build", lambda self: builds.append(1) or real_build(self))
+    monkeypatch.setattr(reward, "_SHARED", {})
+    res = run("score", "How do I keep beer cold?", "Put it in the fridge.", "Ice bath with salt [1].", "--json")
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.strip().splitlines()]
+    assert [r["index"] for r in rows] == [0, 1] and {r["rank"] for r in rows} == {1, 2}
+    assert all(isinstance(r["reward"], float) for r in rows)
+    rows_file = tmp_path / "rows.jsonl"
+    rows_file.write_text("".join(json.dumps({"question": f"Question {i}?", "answers": ["yes", "no, because"]}) + "\n"
+                                 for i in range(3)))
+    res = run("score", "--file", str(rows_file), "--json")
+    assert res.exit_code == 0, res.output
+    assert len(res.stdout.strip().splitlines()) == 6
+    assert len(builds) == 1  # one load for both commands and all three questions
+
+
+def test_score_without_answers_says_how(env):
+    res = run("score", "Only a question?")
+    assert res.exit_code != 0 and "nothing to score" in res.output

@@ -85,3 +85,21 @@ def test_extractive_fallback_quotes_chinese_in_chinese():
 ])
 def test_language_of_short_questions(text, lang):
     assert detect_language(text) == lang
+
+
+@pytest.mark.slow
+def test_chinese_chunks_fit_the_packaged_encoders_window():
+    from transformers import AutoTokenizer
+
+    from webglm.contriever.encoders import packaged_minilm_path
+
+    tok = AutoTokenizer.from_pretrained(str(packaged_minilm_path()))
+    text = "".join(f"第{i}段：webglm 抓取网页时只连接公网地址，每一次重定向都会重新检查，响应体有大小上限。"
+                   for i in range(60))
+    for p in chunk_text(text, url="u", title="t", config=ChunkConfig()):  # default: 100 tokens
+        # one token per Han character, as the encoder counts them; English words may take a few
+        # wordpieces ("webglm" = web ##gl ##m), still far inside the 256-token window
+        n = len(tok(p.text)["input_ids"])
+        assert count_tokens(p.text) <= 100 and n <= 1.3 * count_tokens(p.text) + 2 <= 256
+        han = "".join(c for c in p.text if "\u4e00" <= c <= "\u9fff")
+        assert len(tok(han)["input_ids"]) - 2 == len(han)

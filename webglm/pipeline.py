@@ -17,6 +17,8 @@ from typing import AsyncContextManager, AsyncIterator, Callable, Mapping, Sequen
 
 from .config import WebGLMConfig
 from .errors import ConfigError, InputError
+from .messages import message
+from .text import detect_language, language_name
 from .types import (
     EXTRACTIVE_FALLBACK,
     Answer,
@@ -32,26 +34,20 @@ from .types import (
     Trace,
 )
 
-ABSTAIN_TEXT = (
-    "I found no supporting evidence for this question in the retrieved sources, "
-    "so I will not answer it."
-)
+ABSTAIN_TEXT = message("abstain")
 MAX_QUESTION_CHARS = 2000
 
 
-def _empty_retrieval(hits: int, failures: Sequence[Failure]) -> tuple[str, str]:
-    """(answer text, trace event) when web retrieval produced no passage at all: say why,
-    rather than blaming relevance when there was nothing to judge."""
+def _empty_retrieval(hits: int, failures: Sequence[Failure], lang: str = "en") -> tuple[str, str]:
+    """(answer text in ``lang``, trace event) when web retrieval produced no passage at all:
+    say why, rather than blaming relevance when there was nothing to judge."""
     search_failed = [f for f in failures if f.stage == "search"]
     if not hits and search_failed:
         why = "; ".join(f"{f.kind}: {f.detail}" for f in search_failed[:3])[:300]
-        return (f"The web search failed ({why}), so there was nothing to answer from.",
-                f"abstained: web search failed ({why})")
+        return message("search_failed", lang, why=why), f"abstained: web search failed ({why})"
     if not hits:
-        return ("The web search returned no results for this question, so I will not answer it.",
-                "abstained: the web search returned no results")
-    return (f"None of the {hits} search results could be read, so there was nothing to answer from.",
-            f"abstained: none of the {hits} search results could be read")
+        return message("no_results", lang), "abstained: the web search returned no results"
+    return message("unreadable", lang, hits=hits), f"abstained: none of the {hits} search results could be read"
 
 
 def validate_question(question: str) -> str:
@@ -91,6 +87,8 @@ class _TraceBuilder:
         self.models: dict[str, str] = {}
         self.budgets: dict[str, float] = {}
         self.abstain: tuple[str, str] | None = None  # (answer text, event) when the reason is not relevance
+        self.language = "en"
+        self.reference_languages: tuple[str, ...] = ()
         self._start = time.perf_counter()
 
     def timed(self, stage: str) -> "_Timer":
@@ -99,7 +97,7 @@ class _TraceBuilder:
     def freeze(self) -> Trace:
         self.timings["total"] = time.perf_counter() - self._start
         return Trace(dict(self.timings), tuple(self.failures), dict(self.budgets), dict(self.models),
-                     dict(self.counters), tuple(self.events))
+                     dict(self.counters), tuple(self.events), self.language, self.reference_languages)
 
 
 class _Timer:
@@ -247,6 +245,12 @@ class WebGLM:
             self.load_seconds["scorer"] = time.perf_counter() - t0
         return self
 
+    def _trace(self, question: str) -> _TraceBuilder:
+        tb = _TraceBuilder()
+        lang = self.config.generate.language
+        tb.language = detect_language(question) if lang == "auto" else lang
+        return tb
+
     # --- retrieval --------------------------------------------------------------
 
     def _web_retriever(self):
@@ -291,7 +295,7 @@ class WebGLM:
             tb.budgets.update(page_timeout=self.config.fetch.page_timeout,
                               stage_budget=self.config.fetch.stage_budget)
             if not retrieval.passages:
-                tb.abstain = _empty_retrieval(len(retrieval.hits), retrieval.failures)
+                tb.abstain = _empty_retrieval(len(retrieval.hits), retrieval.failures, tb.language)
                 return (), True
             await asyncio.to_thread(self._load_encoder)
             tb.models["encoder"] = getattr(self.encoder, "model_id", "")
@@ -331,19 +335,21 @@ class WebGLM:
         _note_instructions(refs, best, tb)
         if best.finish_reason == EXTRACTIVE_FALLBACK:
             tb.counters["extractive_fallback"] = 1.0
-            tb.events.append("fallback: no sentence of the generated answer was supported by a reference; "
-                             "answered with the best-supported reference sentences")
+            why = ("no sentence of the generated answer was supported by a reference" if best.raw_text
+                   else f"the generator does not write {language_name(tb.language)}")
+            tb.events.append(f"fallback: {why}; answered with the best-supported reference sentences")
         return Answer(question, best.text, refs, tuple(scored), tb.freeze(), False, best.citations)
 
     def _abstain(self, question: str, refs: tuple[Reference, ...], tb: _TraceBuilder) -> Answer:
-        text, event = tb.abstain or (ABSTAIN_TEXT, "abstained: no reference passed the relevance threshold")
+        text, event = tb.abstain or (message("abstain", tb.language),
+                                     "abstained: no reference passed the relevance threshold")
         tb.events.append(event)
         return Answer(question, text, refs, (), tb.freeze(), True, ())
 
     async def aanswer_with_references(self, question: str, references: Sequence[Reference]) -> Answer:
         """Generate (and select) an answer from given references: no retrieval."""
         question = validate_question(question)
-        tb = _TraceBuilder()
+        tb = self._trace(question)
         refs = tuple(references)
         if not refs:
             return self._abstain(question, refs, tb)
@@ -351,6 +357,7 @@ class WebGLM:
 
     async def _generate(self, question: str, refs: tuple[Reference, ...], tb: _TraceBuilder,
                         gate: Gate | None = None) -> Answer:
+        tb.reference_languages = tuple(detect_language(r.passage.text, tb.language) for r in refs)
         await asyncio.to_thread(self._load_writer)
         tb.models["generator"] = getattr(self.writer, "model_id", "")
         n = self.config.scorer.candidates
@@ -366,7 +373,7 @@ class WebGLM:
         ``gate``, when given, is entered around generation only (a server uses it to queue
         requests for one model while their retrieval runs concurrently)."""
         question = validate_question(question)
-        tb = _TraceBuilder()
+        tb = self._trace(question)
         refs, abstain = await self._references(question, tb)
         if abstain:
             return self._abstain(question, refs, tb)
@@ -376,7 +383,7 @@ class WebGLM:
         """Retrieve and rank only: the numbered references for ``question`` and the trace
         (empty references when nothing passed the relevance threshold)."""
         question = validate_question(question)
-        tb = _TraceBuilder()
+        tb = self._trace(question)
         refs, abstain = await self._references(question, tb)
         return (() if abstain else refs), tb.freeze()
 
@@ -400,27 +407,30 @@ class WebGLM:
         Closing the iterator early (or cancelling its task) stops the generation. ``gate`` as
         in :meth:`aanswer`."""
         question = validate_question(question)
-        tb = _TraceBuilder()
+        tb = self._trace(question)
         refs, abstain = await self._references(question, tb)
         yield ReferencesReady(refs)
         if abstain:
             yield FinalEvent(self._abstain(question, refs, tb))
             return
+        tb.reference_languages = tuple(detect_language(r.passage.text, tb.language) for r in refs)
         await asyncio.to_thread(self._load_writer)
         tb.models["generator"] = getattr(self.writer, "model_id", "")
         candidates: list[Candidate] = []
+        n = self.config.scorer.candidates
         async with _gated(gate, tb):
             t0 = time.perf_counter()
-            async for event in self.writer.astream(question, refs):
+            async for event in self.writer.astream(question, refs, n):
                 if isinstance(event, TokenEvent):
                     tb.timings.setdefault("first_token", time.perf_counter() - t0)
                     yield event
                 elif isinstance(event, CandidateDone):
                     candidates.append(event.candidate)
                     yield event
-            extra = self.config.scorer.candidates - len(candidates)
-            if extra > 0:
-                more = await asyncio.to_thread(self.writer.write, question, refs, extra)
+            if n > len(candidates):
+                # the rest of the same n: seeds continue after the streamed candidate's, so the
+                # candidates (and the choice) are those aanswer() makes
+                more = await asyncio.to_thread(self.writer.write, question, refs, n, len(candidates))
                 for i, c in enumerate(more, start=len(candidates)):
                     yield CandidateDone(c, i)
                 candidates.extend(more)

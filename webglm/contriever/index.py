@@ -27,7 +27,7 @@ from ..errors import CorpusError, ModelError
 from ..text import TEXT_VERSION
 from ..types import Passage, from_dict, to_dict
 from .lexical import BM25Index
-from .ranking import Ranking, assemble, check_question, ranking_text
+from .ranking import Ranking, assemble, check_question, covers, ranking_text
 
 FORMAT = "webglm-corpus-index/1"
 FILES = ("meta.json", "passages.jsonl", "vectors.faiss", "lexical.npz", "lexical_terms.json")
@@ -149,7 +149,8 @@ class CorpusIndex:
         vecs = self.vectors(ids)
         lexical = self.lexical.scores(question)[ids]
         t2 = time.perf_counter()
-        refs, abstained, best = assemble([self._passages[i] for i in ids], vecs, vecs @ qvec, lexical, cfg)
+        refs, abstained, best = assemble([self._passages[i] for i in ids], vecs, vecs @ qvec, lexical, cfg,
+                                         covers(self.encoder, question))
         t3 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "select": t3 - t2, "total": t3 - t0}
         counters = {"passages": float(len(self)), "candidates": float(len(ids))}

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..config import RankConfig
 from ..errors import InputError
+from ..text import detect_language
 from ..types import Passage, Reference
 from .lexical import BM25Index
 
@@ -91,11 +92,23 @@ def check_question(question: str) -> str:
     return question.strip()
 
 
-def fuse(dense: np.ndarray, lexical: np.ndarray, rank: RankConfig) -> tuple[np.ndarray, np.ndarray]:
+def covers(encoder, question: str) -> bool:
+    """Whether ``encoder`` was trained on the question's language (its ``languages``; an empty
+    or missing tuple means multilingual or unknown, trusted)."""
+    languages = getattr(encoder, "languages", ())
+    return not languages or detect_language(question) in languages
+
+
+def fuse(dense: np.ndarray, lexical: np.ndarray, rank: RankConfig,
+         dense_order: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(order score, absolute score) per candidate. The absolute score is
-    ``w*dense + (1-w)*lexical``; the order score is the same, or RRF over both lists."""
+    ``w*dense + (1-w)*lexical``; the order score is the same, or RRF over both lists.
+    Without ``dense_order`` (an encoder that does not know the question's language: its
+    similarities are noise) the order is the lexical score alone."""
     w = rank.dense_weight
     absolute = (w * dense + (1.0 - w) * lexical).astype(np.float32)
+    if not dense_order:
+        return lexical.astype(np.float32), absolute
     if rank.fusion == "score":
         return absolute, absolute
     order = np.zeros_like(absolute)
@@ -139,11 +152,11 @@ def select(order: np.ndarray, vecs: np.ndarray, urls: Sequence[str], rank: RankC
 
 
 def assemble(candidates: Sequence[Passage], vecs: np.ndarray, dense: np.ndarray, lexical: np.ndarray,
-             rank: RankConfig) -> tuple[tuple[Reference, ...], bool, float]:
+             rank: RankConfig, dense_order: bool = True) -> tuple[tuple[Reference, ...], bool, float]:
     """Fuse, select and number the references; abstain when the best absolute score is low."""
     if not candidates:
         return (), True, 0.0
-    order, absolute = fuse(dense, lexical, rank)
+    order, absolute = fuse(dense, lexical, rank, dense_order)
     best = float(absolute.max())
     if best < rank.min_score:
         return (), True, best
@@ -180,7 +193,7 @@ class Ranker:
                 else np.zeros((0, 1)))
         dense = vecs @ qvec if candidates else np.zeros(0, dtype=np.float32)
         t2 = time.perf_counter()
-        refs, abstained, best = assemble(candidates, vecs, dense, lex, cfg)
+        refs, abstained, best = assemble(candidates, vecs, dense, lex, cfg, covers(self.encoder, question))
         t3 = time.perf_counter()
         counters = {
             "passages": float(len(passages)),

@@ -58,6 +58,11 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
 
         return run_eval(ds, out_dir=out_dir, answer_fn=ExtractiveAnswerer(), options=options)
     store = open_store(cache, record=record, replay=replay, snapshot=snapshot)
+    if ds.fmt == "squad" and corpus is None:  # answer from all the paragraphs, not the question's own
+        from ..config import WebGLMConfig
+        from .squad import squad_corpus
+
+        corpus = squad_corpus(dataset, (config or WebGLMConfig()).resolved_cache_dir())
 
     def factory():
         from ..pipeline import WebGLM

@@ -4,7 +4,8 @@ Formats (``fmt=``): ``nq-open`` (jsonl ``question`` + ``answer`` list, also the 
 400-question subsets), ``webquestions`` (json array of ``qText``/``answers``), ``webglm-qa``
 (``question``, cited ``answer``, ``references`` strings), ``webgpt`` (WebGPT comparisons),
 ``eli5`` (one question per line, or jsonl with ``title``/``selftext``/``answers``),
-``stackexchange`` (a ``Posts.xml`` dump), ``jsonl`` (generic, field names configurable) and
+``stackexchange`` (a ``Posts.xml`` dump), ``squad`` (SQuAD-format JSON such as CMRC 2018, answered
+from a corpus of all its paragraphs, see :mod:`webglm.eval.squad`), ``jsonl`` (generic, field names configurable) and
 ``hf`` (a Hugging Face ``datasets`` folder saved with ``save_to_disk``, only if ``datasets``
 is installed; nothing is ever downloaded). ``auto`` picks one from the name and first row.
 
@@ -27,7 +28,8 @@ from ..errors import EvalError
 from ..types import Failure, Passage, Reference
 
 AnswerKind = Literal["short", "long", "none"]
-FORMATS = ("auto", "nq-open", "webquestions", "webglm-qa", "webgpt", "eli5", "stackexchange", "jsonl", "hf")
+FORMATS = ("auto", "nq-open", "webquestions", "webglm-qa", "webgpt", "eli5", "stackexchange", "squad", "jsonl",
+           "hf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +326,10 @@ def detect_format(path: Path) -> str:
     if path.suffix == ".txt":
         return "eli5"
     if path.suffix == ".json":
-        return "webquestions"
+        from .squad import looks_like_squad
+
+        with path.open("r", encoding="utf-8-sig") as fh:
+            return "squad" if looks_like_squad(fh.read(4096)) else "webquestions"
     with path.open("r", encoding="utf-8-sig") as fh:
         first = next((line for line in fh if line.strip()), "")
     try:
@@ -351,13 +356,17 @@ def load_dataset(path: str | Path, fmt: str = "auto", *, fields: Fields | None =
                  skip_bad_rows: bool = False, limit: int | None = None, split: str = "test",
                  **se_options: Any) -> Dataset:
     """Load an evaluation dataset from a local file. ``limit`` keeps the first N examples.
-    ``se_options`` go to :func:`webglm.eval.stackexchange.load_stackexchange`."""
+    ``se_options`` go to :func:`webglm.eval.stackexchange.load_stackexchange` (or, for
+    ``squad``, ``sample``/``seed`` to :func:`webglm.eval.squad.load_squad`)."""
     p = Path(path)
     if not p.exists():
         raise EvalError(f"dataset not found: {p}", url=str(p), hint="pass an existing local file")
     if fmt not in FORMATS:
         raise EvalError(f"unknown dataset format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
     fmt = detect_format(p) if fmt == "auto" else fmt
+    if se_options and fmt not in ("stackexchange", "squad"):
+        raise EvalError(f"options {sorted(se_options)} do not apply to the {fmt} format",
+                        hint="--sample is for squad; --se-* options are for stackexchange")
     if fmt == "nq-open":
         ds = _load_jsonl_with(p, fmt, "short", _nq_row, skip_bad_rows)
     elif fmt == "webquestions":
@@ -373,6 +382,10 @@ def load_dataset(path: str | Path, fmt: str = "auto", *, fields: Fields | None =
         from .stackexchange import load_stackexchange
 
         ds = load_stackexchange(p, skip_bad_rows=skip_bad_rows, **se_options)
+    elif fmt == "squad":
+        from .squad import load_squad
+
+        ds = load_squad(p, **se_options)
     elif fmt == "hf":
         ds = _load_hf(p, fields or Fields(), skip_bad_rows, split)
     else:

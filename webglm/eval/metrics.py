@@ -10,6 +10,11 @@ Short answers
     ``contains`` is the robust version: SQuAD normalisation (lower case, punctuation and
     articles dropped, whitespace collapsed) and whole-token containment. ``exact_match``
     and ``token_f1`` are the SQuAD definitions, maximised over gold answers.
+    For gold answers in Chinese, Japanese or Korean, ``contains`` is a character substring test
+    and ``token_f1`` counts characters (the CMRC 2018 convention).
+Retrieval and language
+    ``source_hit``: a top-5 reference comes from the gold source (SQuAD-format corpora);
+    ``in_question_language``: the answer is in the language of the question.
 Long answers
     ``rouge_l``: ROUGE-L F1 on lower-cased word tokens, maximised over gold answers.
 Citations
@@ -25,7 +30,9 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+from ..text import detect_language, is_cjk
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
@@ -50,10 +57,34 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+def _cjk_chars(text: str) -> str:
+    """Normalised text without spaces or punctuation (any script): CJK answers are compared
+    character by character, since words are not separated."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return "".join(ch for ch in text if not ch.isspace() and not unicodedata.category(ch).startswith("P"))
+
+
 def contains(prediction: str, golds: Sequence[str]) -> float:
-    """1.0 if a normalised gold answer occurs in the normalised prediction as whole tokens."""
+    """1.0 if a normalised gold answer occurs in the normalised prediction as whole tokens
+    (as a character substring for gold answers in Chinese, Japanese or Korean)."""
     pred = f" {normalize_answer(prediction)} "
-    return 1.0 if any((g := normalize_answer(gold)) and f" {g} " in pred for gold in golds) else 0.0
+    chars = None
+    for gold in golds:
+        if is_cjk(gold):
+            chars = _cjk_chars(prediction) if chars is None else chars
+            if (g := _cjk_chars(gold)) and g in chars:
+                return 1.0
+        elif (g := normalize_answer(gold)) and f" {g} " in pred:
+            return 1.0
+    return 0.0
+
+
+def _tokens(text: str) -> list[str]:
+    """Normalised tokens; each CJK character is a token (the CMRC 2018 F1 convention)."""
+    out: list[str] = []
+    for tok in normalize_answer(text).split():
+        out.extend(_cjk_chars(tok) if is_cjk(tok) else [tok])
+    return out
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:
@@ -75,8 +106,21 @@ def _f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
 
 def token_f1(prediction: str, golds: Sequence[str]) -> float:
     """SQuAD token F1 between normalised prediction and the best gold answer."""
-    pred = normalize_answer(prediction).split()
-    return max((_f1(pred, normalize_answer(g).split()) for g in golds), default=0.0)
+    pred = _tokens(prediction)
+    return max((_f1(pred, _tokens(g)) for g in golds), default=0.0)
+
+
+def source_hit(references: Sequence[Mapping], gold_sources: Sequence[str], k: int = 5) -> float:
+    """1.0 if one of the first ``k`` references comes from a gold source file (its URL,
+    without the ``#L..`` anchor, ends with the gold name)."""
+    urls = [str(r.get("url", "")).split("#", 1)[0] for r in references[:k]]
+    return 1.0 if any(u.endswith(("/" + g, ":" + g)) or u == g for u in urls for g in gold_sources) else 0.0
+
+
+def same_language(answer: str, question: str) -> float:
+    """1.0 if the answer is written in the question's language (citation marks ignored)."""
+    text = _CITATION.sub("", answer)
+    return 1.0 if detect_language(text) == detect_language(question) else 0.0
 
 
 # --- long-answer metrics --------------------------------------------------------

@@ -88,6 +88,10 @@ def score_row(row: Mapping[str, Any], kind: str) -> dict[str, float]:
             out[name] = fn(pred, golds) if ok else 0.0
     if not ok:
         return out
+    if row.get("gold_sources"):
+        out["source_hit"] = M.source_hit(row.get("references") or [], row["gold_sources"])
+    if row.get("answer") and row.get("question"):  # what the reader sees, abstention notices included
+        out["in_question_language"] = M.same_language(row["answer"], row["question"])
     abstained = bool(row.get("abstained"))
     out["abstained"] = float(abstained)
     out["answered"] = 1.0 - out["abstained"]

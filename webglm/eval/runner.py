@@ -47,8 +47,9 @@ def answer_row(example: Example, answer: Answer, *, elapsed: float, attempt: int
            "trace_failures": [{"stage": f.stage, "kind": f.kind, "url": f.url} for f in trace.failures],
            "models": dict(trace.models), "elapsed_s": round(elapsed, 6), "attempt": attempt,
            "finished_at": time.time(), "error": None}
-    if "gold_citations" in example.meta:
-        row["gold_citations"] = list(example.meta["gold_citations"])
+    for key in ("gold_citations", "gold_sources"):
+        if key in example.meta:
+            row[key] = list(example.meta[key])
     return row
 
 

@@ -25,7 +25,7 @@ class SamplingParams:
     max_new_tokens: int = 200
     temperature: float = 0.0
     top_p: float = 0.9
-    seed: int = 0
+    seed: int = 0  # completion i of a generate() call is sampled with seed + i
     repeat_penalty: float = 1.0
 
 
@@ -87,6 +87,9 @@ class LlamaCppBackend:
         self.gen = gen
         self.path = Path(gen.model).expanduser() if gen.model else None
         self.model_id = f"llamacpp:{(self.path or Path('SmolLM2-135M-Instruct.Q4_1.gguf')).name}"
+        # SmolLM2 was trained on English text: in other languages it writes fluent nonsense
+        # (docs/benchmarks.md), so the writer quotes references instead. Other models: any language.
+        self.languages: tuple[str, ...] = ("en",) if self.path is None else ()
         self.n_ctx = gen.n_ctx
         self._llm = None
         self._lock = threading.Lock()  # one llama context: one generation at a time
@@ -167,6 +170,7 @@ class EchoBackend:
     def __init__(self, gen: GenerateConfig | None = None, max_sentences: int = 2):
         self.n_ctx = (gen.n_ctx if gen else 2048) * 4
         self.max_sentences = max_sentences
+        self.seed = gen.seed if gen else 0  # seed + k stands for candidate k: the k-th extract
 
     def load(self) -> None:
         return None
@@ -181,13 +185,14 @@ class EchoBackend:
     def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]:
         tokens_in = self.count_tokens(prompt)
         outs = []
-        for i in range(n):
+        first = max(0, params.seed - self.seed)
+        for i in range(first, first + n):
             text = self._answer(prompt, skip=i)
             outs.append(Completion(text, tokens_in, len(text.split()), "stop"))
         return outs
 
     def stream(self, prompt: Prompt, params: SamplingParams) -> Iterator[str]:
-        for word in re.findall(r"\S+\s*", self._answer(prompt)):
+        for word in re.findall(r"\S+\s*", self._answer(prompt, skip=max(0, params.seed - self.seed))):
             yield word
 
 

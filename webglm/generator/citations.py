@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..injection import find_instructions, obeys
-from ..messages import message
+from ..messages import message, translated
 from ..text import TERMINAL, cjk_bigrams, content_terms, detect_language, is_cjk, join_sentences, split_sentences, stem
 from ..types import SentenceSupport
 
@@ -283,11 +283,14 @@ def extractive_answer(question: str, references: Sequence[tuple[int, str]], max_
     lang = language or detect_language(question)
     same = [(i, t) for i, t in references if detect_language(t, default=lang) == lang]
     picked = pick_sentences(question, same, max_sentences, skip) if same else []
+    lead = []
     if not picked:
         picked = pick_sentences(question, references, max_sentences, skip)
+        # say in the reader's language that the quotes are not in it
+        lead = [message("other_language", lang)] if picked and translated(lang) else []
     if not picked:
         return message("no_answer", lang)
-    return join_sentences([_cite(sent, idx) for idx, sent in picked])
+    return join_sentences(lead + [_cite(sent, idx) for idx, sent in picked])
 
 
 def _cite(sentence: str, idx: int) -> str:

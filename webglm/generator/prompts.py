@@ -9,6 +9,7 @@ KV cache across questions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import ConfigError, GenerationError
+from ..text import language_name
 from ..types import Reference
 from .citations import drop_instructions
 
@@ -44,6 +46,19 @@ class Template:
     user: str = ""
     text: str = ""
     examples: tuple[dict, ...] = field(default=())
+
+
+def for_language(tpl: Template, language: str) -> Template:
+    """The variant of ``tpl`` for answers in ``language``: a bundled ``<name>-<language>``
+    template when there is one (``chat-zh``), else ``tpl`` with the answer language added to
+    the system turn of chat templates. English is the base templates' language."""
+    if language == "en" or tpl.kind != "chat" or tpl.name.endswith(f"-{language}"):
+        return tpl
+    if (TEMPLATE_DIR / f"{tpl.name}-{language}.json").is_file():
+        return load_template(f"{tpl.name}-{language}")
+    rule = (f" The question is in {language_name(language)}: write the whole answer in "
+            f"{language_name(language)}, whatever the language of the references.")
+    return dataclasses.replace(tpl, system=tpl.system + rule)
 
 
 def available_templates() -> list[str]:

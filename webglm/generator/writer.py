@@ -10,9 +10,10 @@ from ..config import GenerateConfig
 from ..errors import GenerationError
 from ..types import EXTRACTIVE_FALLBACK, Candidate, CandidateDone, Reference, TokenEvent
 from .backends import Backend, Completion, SamplingParams
+from ..text import detect_language
 from .citations import (check_citations, clean_citations, dedupe_sentences, drop_unfinished, extractive_answer,
                         strip_think, withhold_obeying)
-from .prompts import Prompt, build_prompt, load_template, prose
+from .prompts import Prompt, build_prompt, for_language, load_template, prose
 
 CONTEXT_MARGIN = 16  # tokens kept free for template tokens the count may miss
 
@@ -38,11 +39,29 @@ class AnswerWriter:
     def load(self) -> None:
         self.backend.load()
 
+    def language(self, question: str) -> str:
+        """The answer's language: ``generate.language``, or the question's when "auto"."""
+        return detect_language(question) if self.gen.language == "auto" else self.gen.language
+
+    def writes(self, language: str) -> bool:
+        """Whether the backend's model writes ``language`` (``languages`` empty: any)."""
+        languages = getattr(self.backend, "languages", ())
+        return not languages or language in languages
+
+    def _quotes(self, question: str, references: Sequence[Reference], n: int) -> list[Candidate] | None:
+        """Extractive candidates when the model does not write the answer's language and
+        ``generate.fallback`` allows quoting; None when the model should generate."""
+        if self.gen.fallback != "extractive" or self.writes(self.language(question)):
+            return None
+        empty = Completion("", 0, 0, "stop")
+        return [self.finish(empty, references, question) for _ in range(n)]
+
     def prompt(self, question: str, references: Sequence[Reference]) -> tuple[Prompt, tuple[Reference, ...]]:
         """The prompt actually sent, and the references that fit into it."""
         self.load()
         budget = self.backend.n_ctx - self.gen.max_new_tokens - CONTEXT_MARGIN
-        return build_prompt(self.template, question, references, few_shot=self.gen.few_shot,
+        template = for_language(self.template, self.language(question))
+        return build_prompt(template, question, references, few_shot=self.gen.few_shot,
                             count_tokens=self.backend.count_tokens, budget=budget,
                             max_ref_tokens=self.gen.max_reference_tokens)
 
@@ -50,9 +69,13 @@ class AnswerWriter:
         prompt, _ = self.prompt(question, references)
         return self.backend.count_tokens(prompt)
 
-    def _params(self, n: int) -> SamplingParams:
+    def _params(self, n: int, first: int = 0) -> SamplingParams:
+        """Settings for candidates ``first..n-1`` of a request for ``n``: greedy for one, top-p
+        sampling for several. Candidate k is sampled with seed + k, so a streamed first
+        candidate followed by the rest gives the same candidates as one batch."""
         temp = self.gen.temperature if n == 1 else self.gen.sample_temperature
-        return SamplingParams(self.gen.max_new_tokens, temp, self.gen.top_p, self.gen.seed, self.gen.repeat_penalty)
+        return SamplingParams(self.gen.max_new_tokens, temp, self.gen.top_p, self.gen.seed + first,
+                              self.gen.repeat_penalty)
 
     def finish(self, completion: Completion, references: Sequence[Reference], question: str = "") -> Candidate:
         """Clean and citation-check one raw completion (falling back to an extractive
@@ -65,7 +88,7 @@ class AnswerWriter:
         reason = completion.finish_reason
         if self.gen.fallback == "extractive" and not any(s.supported_by for s in check.support):
             texts = [(r.index, prose(r.passage.text, r.passage.title)) for r in references]
-            check = self._check(extractive_answer(question, texts), refs)
+            check = self._check(extractive_answer(question, texts, language=self.language(question)), refs)
             reason = EXTRACTIVE_FALLBACK
         return Candidate(check.text, check.citations, completion.logprob, completion.tokens_in,
                          completion.tokens_out, reason, completion.text, check.support,
@@ -76,24 +99,35 @@ class AnswerWriter:
                                 bonus=self.gen.cited_bonus, correct=self.gen.correct_citations)
         return withhold_obeying(check, refs)  # a sentence that obeys a reference is not supported by it
 
-    def write(self, question: str, references: Sequence[Reference], n: int = 1) -> list[Candidate]:
-        """Generate ``n`` candidates (greedy for one, top-p sampling for several)."""
-        if n < 1:
-            raise GenerationError("n must be >= 1")
+    def write(self, question: str, references: Sequence[Reference], n: int = 1, first: int = 0) -> list[Candidate]:
+        """Generate candidates ``first..n-1`` of ``n`` (greedy for one, top-p sampling for
+        several); ``first`` > 0 continues after candidates already streamed."""
+        if n < 1 or not 0 <= first < n:
+            raise GenerationError(f"need n >= 1 and 0 <= first < n, got n={n}, first={first}")
+        quoted = self._quotes(question, references, n - first)
+        if quoted is not None:
+            return quoted
         prompt, used = self.prompt(question, references)
-        completions = self.backend.generate(prompt, n, self._params(n))
+        completions = self.backend.generate(prompt, n - first, self._params(n, first))
         return [self.finish(c, used, question) for c in completions]
 
-    async def astream(self, question: str, references: Sequence[Reference]) -> AsyncIterator[TokenEvent | CandidateDone]:
-        """Stream one candidate's tokens, then the finished candidate.
+    async def astream(self, question: str, references: Sequence[Reference],
+                      n: int = 1) -> AsyncIterator[TokenEvent | CandidateDone]:
+        """Stream the tokens of the first of ``n`` candidates (sampled like ``write(n)``'s
+        first when ``n`` > 1), then the finished candidate.
 
         Cancelling the consumer (or closing this iterator) stops the backend at its next
         token, so an abandoned request does not keep the model busy."""
+        quoted = await asyncio.to_thread(self._quotes, question, references, 1)
+        if quoted is not None:
+            yield TokenEvent(quoted[0].text, 0)
+            yield CandidateDone(quoted[0], 0)
+            return
         prompt, used = await asyncio.to_thread(self.prompt, question, references)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         done = object()
-        params = self._params(1)
+        params = self._params(n)
         stop = threading.Event()
 
         def put(item: object) -> None:
@@ -130,4 +164,7 @@ class AnswerWriter:
             stop.set()
         raw = "".join(pieces)
         tokens_in = await asyncio.to_thread(self.backend.count_tokens, prompt)
-        yield CandidateDone(self.finish(Completion(raw, tokens_in, len(pieces), "stop"), used, question), 0)
+        # backends stream about one piece per token: a stream that used the whole token budget
+        # was cut, and its unfinished last sentence is dropped as in write()
+        reason = "length" if len(pieces) >= params.max_new_tokens else "stop"
+        yield CandidateDone(self.finish(Completion(raw, tokens_in, len(pieces), reason), used, question), 0)

@@ -29,6 +29,53 @@ def score_answers(question: str, answers: Sequence[str], scorer: ScorerConfig | 
     return select_best(question, cands, load_reward_model(scorer).load(), scorer)
 
 
+def score_records(question: str, scored: Sequence[ScoredAnswer], answers: Sequence[str]) -> list[dict]:
+    """One JSON-ready object per answer, in input order: its position, rank, reward,
+    citation score and total (what ``webglm score --json`` prints)."""
+    rank = {id(s.candidate): i for i, s in enumerate(scored, 1)}
+    by_text = {}
+    for s in scored:
+        by_text.setdefault(s.candidate.text, []).append(s)
+    out = []
+    for i, text in enumerate(answers):
+        s = by_text[text].pop(0)
+        out.append({"question": question, "index": i, "answer": text, "rank": rank[id(s.candidate)],
+                    "reward": s.reward, "citation_score": s.citation_score, "total": s.total})
+    return out
+
+
+def read_score_file(path: str | Path) -> list[tuple[str, list[str]]]:
+    """``(question, answers)`` rows from a JSONL file of ``{"question": ..., "answers": [...]}``
+    objects; ``-`` reads standard input. Raises :class:`InputError` naming the bad line."""
+    import sys
+
+    lines = sys.stdin.read().splitlines() if str(path) == "-" else _read_lines(Path(path))
+    rows = []
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{no}: not JSON ({exc.msg})",
+                             hint='each line must be {"question": "...", "answers": ["...", ...]}') from None
+        q, answers = (obj.get("question"), obj.get("answers")) if isinstance(obj, dict) else (None, None)
+        if not isinstance(q, str) or not q.strip() or not isinstance(answers, list) or not answers \
+                or not all(isinstance(a, str) for a in answers):
+            raise InputError(f"{path}:{no}: needs a non-empty \"question\" string and an \"answers\" list of strings",
+                             hint='e.g. {"question": "Why is the sky blue?", "answers": ["Rayleigh scattering."]}')
+        rows.append((q, answers))
+    if not rows:
+        raise InputError(f"{path}: no questions to score", hint="one JSON object per line")
+    return rows
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise InputError(f"file not found: {path}", hint="pass a JSONL file of questions and answers, or - for stdin")
+    return path.read_text(encoding="utf-8").splitlines()
+
+
 def format_scores(scored: Sequence[ScoredAnswer]) -> str:
     """One line per answer: rank, total, reward, citation score and the answer's start."""
     lines = []

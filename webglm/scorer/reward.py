@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,14 @@ from ..config import ScorerConfig
 from ..errors import ModelError, ScorerError
 
 DEFAULT_SCORER_NAME = "scorer-se-minilm"
+_CITATION_MARK = re.compile(r"\s*\[\d+\]")
+
+
+def strip_citation_marks(text: str) -> str:
+    """``text`` without ``[n]`` marks. The reward model judges what an answer says; whether
+    its citations hold is the citation check's job. Forum answers almost never carry ``[n]``,
+    so a model that saw the marks would only learn to count them on generated answers."""
+    return _CITATION_MARK.sub("", text)
 
 
 def default_scorer_dir() -> Path:
@@ -87,15 +96,21 @@ class RewardModel:
         if any(not isinstance(a, str) for a in answers):
             raise ScorerError("answers must be strings")
         try:
-            raw = self.raw_scores(question, answers)
+            raw = self.raw_scores(question, [strip_citation_marks(a) for a in answers])
         except (RuntimeError, ValueError) as exc:
             raise ScorerError(f"reward model {self.model_id} failed: {exc}") from exc
         cal = self.spec["calibration"]
         return [(r - float(cal["mean"])) / float(cal["std"]) for r in raw]
 
 
+_SHARED: dict[Path, RewardModel] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 def load_reward_model(scorer: ScorerConfig | None = None) -> RewardModel:
-    """Build the reward model named by ``scorer.model`` (empty = the shipped one).
+    """The reward model named by ``scorer.model`` (empty = the shipped one), one per folder
+    and process: every caller shares it, so the encoder loads once however many questions
+    are scored.
 
     Cheap: files are only checked for existence here; weights load on first use or
     in ``load()``. Raises :class:`ModelError` with a hint when the folder is missing.
@@ -108,4 +123,5 @@ def load_reward_model(scorer: ScorerConfig | None = None) -> RewardModel:
             f"no trained scorer found for {where} ({model.path})",
             hint="train one with `webglm train-scorer --out DIR` and set scorer.model to DIR",
         )
-    return model
+    with _SHARED_LOCK:
+        return _SHARED.setdefault(model.path.resolve(), model)

@@ -17,13 +17,16 @@ from .formats import (
     load_webgpt_comparisons,
     split_dialogue,
 )
-from .pairs import PairSplits, PreferencePair, grouped_split, write_pairs_jsonl
+from .pairs import PairSplits, PreferencePair, grouped_split, site_split, write_pairs_jsonl
 from .stackexchange import (
     StackExchangeRecipe,
     build_stackexchange_pairs,
     count_words,
+    debiased,
     html_to_text,
+    posted_later,
     read_posts,
+    score_ratio,
     truncate_words,
 )
 
@@ -50,7 +53,7 @@ def load_pairs(
 
 __all__ = [
     "FORMATS", "PairSplits", "PreferencePair", "StackExchangeRecipe", "build_stackexchange_pairs",
-    "count_words", "detect_format", "grouped_split", "html_to_text", "load_pairs", "load_pairs_jsonl",
-    "load_shp", "load_webgpt_comparisons", "read_posts", "split_dialogue", "truncate_words",
-    "write_pairs_jsonl",
+    "count_words", "debiased", "detect_format", "grouped_split", "html_to_text", "load_pairs",
+    "load_pairs_jsonl", "load_shp", "load_webgpt_comparisons", "posted_later", "read_posts", "score_ratio",
+    "site_split", "split_dialogue", "truncate_words", "write_pairs_jsonl",
 ]

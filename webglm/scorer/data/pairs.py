@@ -77,6 +77,17 @@ def grouped_split(
     return PairSplits(tuple(out["train"]), tuple(out["validation"]), tuple(out["test"]))
 
 
+def site_split(pairs: Sequence[PreferencePair], test_sites: Iterable[str]) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """``(train, test)`` with every pair whose ``source`` is in ``test_sites`` held out: a
+    leave-site-out split, stricter than holding out questions of sites seen in training."""
+    held = set(test_sites)
+    unknown = held - {p.source for p in pairs}
+    if unknown:
+        raise InputError(f"no pairs from site(s) {sorted(unknown)}",
+                         hint=f"sites present: {sorted({p.source for p in pairs})}")
+    return [p for p in pairs if p.source not in held], [p for p in pairs if p.source in held]
+
+
 def write_pairs_jsonl(pairs: Iterable[PreferencePair], path: str | Path) -> int:
     """Write pairs as ``{question, chosen, rejected, group, source, margin, meta}`` lines."""
     path = Path(path)

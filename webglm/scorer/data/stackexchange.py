@@ -92,12 +92,19 @@ class StackExchangeRecipe:
     truncate_to_median: bool = False  # WebGLM: cut answers longer than the median length
     drop_below_half_median: bool = False  # WebGLM: drop answers shorter than half the median
     max_pairs_per_question: int | None = None  # cap so a few busy questions cannot dominate
+    # Stanford SHP's de-biasing: votes favour whoever answered first, so keep a pair only
+    # when the preferred answer was posted later (CreationDate) and won by a score ratio.
+    later_preferred: bool = False
+    min_score_ratio: float = 1.0  # SHP: 2.0; see score_ratio()
 
     def __post_init__(self) -> None:
         if self.min_answers < 2:
             raise InputError("min_answers must be >= 2", hint="a pair needs two answers")
         if self.min_score_gap < 1 or self.min_rank_gap < 1:
             raise InputError("min_score_gap and min_rank_gap must be >= 1")
+        if not self.min_score_ratio >= 1.0:  # "not >=" also rejects NaN
+            raise InputError(f"min_score_ratio must be >= 1, got {self.min_score_ratio}",
+                             hint="SHP used 2.0; 1.0 keeps every pair")
 
     @classmethod
     def webglm(cls) -> StackExchangeRecipe:
@@ -106,6 +113,11 @@ class StackExchangeRecipe:
             min_answer_score=4, min_answers=8, min_score_gap=1, min_rank_gap=6,
             truncate_to_median=True, drop_below_half_median=True,
         )
+
+    @classmethod
+    def shp(cls) -> StackExchangeRecipe:
+        """Stanford SHP's filter: the preferred answer was posted later and scored at least twice as much."""
+        return cls(later_preferred=True, min_score_ratio=2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +130,7 @@ class Post:
     score: int
     title: str
     text: str
+    created: str = ""  # CreationDate, ISO 8601 (sorts as text); "" when the dump lacks it
 
 
 def read_posts(path: str | Path) -> Iterator[Post]:
@@ -138,6 +151,7 @@ def read_posts(path: str | Path) -> Iterator[Post]:
                     score=int(el.get("Score", "0") or 0),
                     title=el.get("Title", ""),
                     text=html_to_text(el.get("Body", "")),
+                    created=el.get("CreationDate", ""),
                 )
             el.clear()  # keep memory flat on big dumps
     except ET.ParseError as exc:
@@ -160,15 +174,45 @@ def _site_name(path: Path) -> str:
     return path.name.split("_Posts")[0] if "_Posts" in path.name else path.stem
 
 
+def score_ratio(chosen_score: int, rejected_score: int) -> float:
+    """How many times the chosen answer's score the rejected one's is: ``chosen / rejected``;
+    infinite when only the chosen answer scored above zero, 0 when neither did."""
+    if chosen_score <= 0:
+        return 0.0
+    return chosen_score / rejected_score if rejected_score > 0 else float("inf")
+
+
+def posted_later(a: Post, b: Post) -> bool:
+    """Whether ``a`` was posted after ``b``: by CreationDate, by post id (ids follow posting
+    time) when the dates are equal or missing."""
+    if a.created and b.created and a.created != b.created:
+        return a.created > b.created
+    return _id_number(a.id) > _id_number(b.id)
+
+
+def _id_number(pid: str) -> int:
+    return int(pid) if pid.isdigit() else -1
+
+
+def _keeps(a: Post, b: Post, rank: dict[str, int], recipe: StackExchangeRecipe) -> bool:
+    """Whether ``a`` (higher score) over ``b`` makes a pair under ``recipe``."""
+    if a.score - b.score < recipe.min_score_gap or rank[b.id] - rank[a.id] < recipe.min_rank_gap:
+        return False
+    if recipe.later_preferred and not posted_later(a, b):
+        return False
+    return score_ratio(a.score, b.score) >= recipe.min_score_ratio
+
+
 def _question_pairs(question: str, group: str, answers: list[Post], recipe: StackExchangeRecipe, site: str):
     ranked = sorted(answers, key=lambda a: -a.score)
     rank = {a.id: i for i, a in enumerate(ranked)}
     out = []
     for a, b in combinations(ranked, 2):
-        gap = a.score - b.score
-        if gap >= recipe.min_score_gap and rank[b.id] - rank[a.id] >= recipe.min_rank_gap:
-            meta = {"chosen_score": a.score, "rejected_score": b.score, "chosen_id": a.id, "rejected_id": b.id}
-            out.append(PreferencePair(question, a.text, b.text, group, site, float(gap), meta))
+        if _keeps(a, b, rank, recipe):
+            meta = {"chosen_score": a.score, "rejected_score": b.score, "chosen_id": a.id, "rejected_id": b.id,
+                    "chosen_created": a.created, "rejected_created": b.created,
+                    "later_won": int(posted_later(a, b))}
+            out.append(PreferencePair(question, a.text, b.text, group, site, float(a.score - b.score), meta))
     if recipe.max_pairs_per_question is not None:
         out.sort(key=lambda p: -p.margin)  # keep the clearest preferences
         out = out[: recipe.max_pairs_per_question]
@@ -223,8 +267,22 @@ def _site_pairs(site, questions, answers, recipe) -> list[PreferencePair]:
             if recipe.drop_below_half_median and n < median / 2:
                 continue
             if recipe.truncate_to_median and n > median > 0:
-                a = Post(a.id, a.kind, a.parent, a.score, a.title, truncate_words(a.text, median))
+                a = Post(a.id, a.kind, a.parent, a.score, a.title, truncate_words(a.text, median), a.created)
             kept.append(a)
         if len(kept) >= recipe.min_answers:
             out.extend(_question_pairs(questions[qid], f"{site}/{qid}", kept, recipe, site))
+    return out
+
+
+def debiased(pairs: Iterable[PreferencePair], min_score_ratio: float = 2.0) -> list[PreferencePair]:
+    """The SHP-style subset of Stack Exchange pairs already built: the preferred answer was
+    posted later and scored at least ``min_score_ratio`` times the other (``score_ratio``).
+    Pairs without the Stack Exchange metadata are left out."""
+    out = []
+    for p in pairs:
+        meta = p.meta
+        if "later_won" not in meta or not int(meta["later_won"]):
+            continue
+        if score_ratio(int(meta["chosen_score"]), int(meta["rejected_score"])) >= min_score_ratio:
+            out.append(p)
     return out
