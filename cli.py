@@ -22,6 +22,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# gRPC (Milvus) logs keepalive renegotiations as errors on stderr; webglm reports real failures
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import typer  # noqa: E402
 
@@ -184,7 +186,8 @@ async def _stream_to_terminal(glm, question: str) -> Any:
 @handle_errors
 def ask(
     question: str = typer.Argument(..., help="The question to answer."),
-    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Local corpus: a folder of documents, an index dir, or 'docs'."),
+    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Local corpus: a folder of documents, an index dir, "
+                                         "'docs', milvus-lite:PATH.db or milvus://HOST:PORT/collection."),
     engine: Optional[str] = typer.Option(None, "--engine", "-e", help="Web search engine: auto, searxng, brave, serpapi, duckduckgo."),
     allow_host: Optional[list[str]] = typer.Option(None, "--allow-host", help="HOST[:PORT] exempt from the public-address rule (repeatable)."),
     candidates: Optional[int] = typer.Option(None, "--candidates", "-n", help="Generate N candidates and pick the best with the scorer."),
@@ -246,26 +249,49 @@ def ask(
 @handle_errors
 def index_build(
     sources: list[str] = typer.Argument(..., help="Folders or files of .md/.txt/.html documents."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory to write the index to."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory to write the index to."),
+    store: Optional[str] = typer.Option(None, "--store", help="Index incrementally into milvus-lite:PATH.db "
+                                        "or milvus://HOST:PORT/collection instead of --out."),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Index documents into a directory usable with `webglm ask --corpus DIR`."""
+    """Index documents into a directory (--out) or a Milvus corpus (--store), for `webglm ask --corpus`."""
     from webglm.contriever import make_encoder
     from webglm.corpus import build_index
 
+    if (out is None) == (store is None):
+        raise InputError("give exactly one of --out DIR or --store URI",
+                         hint="e.g. --out docs-index, or --store milvus-lite:docs.db")
     cfg = build_config(config_file, sets)
     progress = _progress(quiet)
     encoder = make_encoder(cfg.rank)
     progress(f"loading encoder {encoder.model_id}")
     if hasattr(encoder, "load"):
         encoder.load()
+    if store is not None:
+        return _index_into_store(sources, store, encoder, cfg, progress)
     opened = build_index(sources, encoder, cfg, out=out, progress=progress)
     for f in opened.failures:
         _err(f"skipped {f.url}: {f.detail}")
     typer.echo(f"indexed {len(opened.index)} passages from {opened.files_read} files "
                f"({len(opened.failures)} skipped) into {out}")
+
+
+def _index_into_store(sources: list[str], uri: str, encoder, cfg: WebGLMConfig, progress) -> None:
+    from webglm.contriever.milvus import is_milvus_uri
+    from webglm.stores import describe, open_store, sync_store
+
+    if not is_milvus_uri(uri):
+        raise InputError(f"unknown store {uri!r}", hint="use milvus-lite:PATH.db or milvus://HOST:PORT/collection")
+    store = open_store(uri, encoder, cfg, create=True)
+    try:
+        report = sync_store(store, sources, cfg, progress=progress)
+    finally:
+        store.close()
+    for f in report.failures:
+        _err(f"skipped {f.url}: {f.detail}")
+    typer.echo(describe(report) + f" in {uri}")
 
 
 @index_app.command("info")
@@ -295,6 +321,9 @@ def eval_(
     answerer: str = typer.Option("pipeline", "--answerer", help="pipeline, or extractive (model-free baseline)."),
     use_references: str = typer.Option("auto", "--use-references", help="auto, always, never: use references in the dataset."),
     concurrency: int = typer.Option(1, "--concurrency", "-j", min=1),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Answer on Ray actors: --ray local (a runtime on this "
+                                      "machine), --ray auto (this node's cluster), --ray HOST:PORT."),
+    actors: int = typer.Option(2, "--actors", min=1, help="With --ray: actors, each holding one loaded pipeline."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
     sample: Optional[int] = typer.Option(None, "--sample", min=1, help="squad: a fixed random subset of N questions (--seed)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run examples that failed before."),
@@ -325,7 +354,8 @@ def eval_(
                           cache=cache, record=record, replay=replay, snapshot=snapshot, answerer=answerer,
                           use_references=use_references, concurrency=concurrency, limit=limit,
                           retry_failed=retry_failed, timeout_s=timeout, skip_bad_rows=skip_bad_rows,
-                          fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None)
+                          fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None,
+                          ray_address=ray, actors=actors)
     typer.echo(summary_line(report))
 
 

@@ -176,7 +176,8 @@ class GenerateConfig:
     dtype: str = "auto"  # transformers: "auto" | "float32" | "float16" | "bfloat16"
     base_url: str = ""  # openai backend; falls back to $OPENAI_BASE_URL
     api_key_env: str = "OPENAI_API_KEY"
-    timeout: float = 120.0
+    timeout: float = 120.0  # seconds per HTTP request (openai backend)
+    max_concurrency: int = 16  # openai backend: requests in flight at once per process
     correct_citations: bool = True
     citation_threshold: float = 0.75  # WebGLM: ROUGE-1 precision needed to keep a citation
     cited_bonus: float = 0.3  # WebGLM: bonus for references the model itself cited
@@ -194,6 +195,8 @@ class GenerateConfig:
         _check(self.quantize in ("none", "8bit", "4bit"), "generate", f"unknown quantize {self.quantize!r}")
         _check(self.fallback in ("extractive", "none"), "generate", f"unknown fallback {self.fallback!r}")
         _check(self.repeat_penalty >= 1.0, "generate", "repeat_penalty must be >= 1.0")
+        _check(self.max_concurrency >= 1, "generate", "max_concurrency must be >= 1")
+        _check(self.timeout > 0, "generate", "timeout must be > 0 seconds")
         _check(self.language == "auto" or (2 <= len(self.language) <= 3 and self.language.isalpha()
                                            and self.language.islower()), "generate",
                f"language must be 'auto' or an ISO 639-1 code like 'zh', not {self.language!r}")

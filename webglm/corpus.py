@@ -114,9 +114,16 @@ def build_index(
 def open_corpus(
     path: str | os.PathLike, encoder, config: WebGLMConfig, *, progress: Progress | None = None
 ) -> OpenedCorpus:
-    """Open a saved index, or index a plain folder through the on-disk cache."""
+    """Open a saved index, a Milvus corpus (``milvus-lite:PATH.db``, ``milvus://HOST:PORT/NAME``),
+    or index a plain folder through the on-disk cache."""
     from .contriever import CorpusIndex, is_index_dir
+    from .contriever.milvus import is_milvus_uri
 
+    if is_milvus_uri(path):
+        from .stores import open_store
+
+        store = open_store(str(path), encoder, config)
+        return OpenedCorpus(store, str(path), from_cache=True)
     p = resolve_corpus_path(path)
     if is_index_dir(p):
         return OpenedCorpus(CorpusIndex.load(p, encoder), str(p), from_cache=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
-from .types import Candidate, Page, PassageKind, SearchHit
+from .types import Candidate, Page, Passage, PassageKind, SearchHit
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -45,6 +45,32 @@ class RewardModel(Protocol):
 
 
 @runtime_checkable
+class CorpusStore(Protocol):
+    """Where a local corpus lives: the FAISS + BM25 index folder, or a Milvus collection.
+
+    ``source`` is a document's location without the line anchor (``file:docs/guide.md``).
+    ``rank`` is the hybrid search: lexical (BM25) and dense candidates, fused on one absolute
+    scale and returned as a ``webglm.contriever.Ranking`` of numbered references.
+    """
+
+    def add(self, passages: Sequence[Passage]) -> int:
+        """Encode and store passages; returns how many were added."""
+        ...
+
+    def delete_source(self, source: str) -> int:
+        """Remove every passage of one document; returns how many were removed."""
+        ...
+
+    def rank(self, question: str, rank=None):
+        """Hybrid search for ``question`` (``rank``: a RankConfig overriding the store's)."""
+        ...
+
+    def count(self) -> int:
+        """Passages stored."""
+        ...
+
+
+@runtime_checkable
 class PageStore(Protocol):
     """A cache of fetched pages and search results (record / replay runs)."""
 
@@ -57,4 +83,4 @@ class PageStore(Protocol):
     def put_hits(self, engine: str, query: str, hits: Sequence[SearchHit]) -> None: ...
 
 
-__all__ = ["SearchEngine", "Encoder", "RewardModel", "PageStore", "Candidate"]
+__all__ = ["SearchEngine", "Encoder", "RewardModel", "PageStore", "CorpusStore", "Candidate"]

@@ -88,7 +88,9 @@ class CorpusIndex:
         new = list(passages)
         if not new:
             return 0
-        vecs = self._encode(new, progress)
+        return self._append(new, self._encode(new, progress))
+
+    def _append(self, new: list[Passage], vecs: np.ndarray) -> int:
         if self.faiss_index is None:
             self.faiss_index = _faiss().IndexFlatIP(vecs.shape[1])
         if vecs.shape[1] != self.faiss_index.d:
@@ -119,6 +121,22 @@ class CorpusIndex:
         hnsw.hnsw.efSearch = max(64, self.rank_config.prefilter)
         hnsw.add(vecs)
         self.faiss_index = hnsw
+
+    def count(self) -> int:
+        """Passages stored (the :class:`~webglm.protocols.CorpusStore` spelling of ``len``)."""
+        return len(self._passages)
+
+    def delete_source(self, source: str) -> int:
+        """Drop every passage of one document (``file:docs/x.md``), keeping the stored vectors
+        of the rest (no re-encoding); returns how many were dropped."""
+        keep = [i for i, p in enumerate(self._passages) if p.url.split("#", 1)[0] != source]
+        dropped = len(self._passages) - len(keep)
+        if dropped:
+            vecs, kept = self.vectors(keep), [self._passages[i] for i in keep]
+            self.faiss_index, self.lexical, self._passages = None, BM25Index(), []
+            if kept:
+                self._append(kept, np.ascontiguousarray(vecs, dtype=np.float32))
+        return dropped
 
     # --- ranking --------------------------------------------------------------------
 

@@ -39,13 +39,16 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
                  skip_bad_rows: bool = False, fields: Mapping[str, str] | None = None,
                  progress: bool = True, resamples: int = 1000, seed: int = 0,
                  dataset_options: Mapping[str, Any] | None = None,
-                 pipeline_kwargs: Mapping[str, Any] | None = None) -> Report:
+                 pipeline_kwargs: Mapping[str, Any] | None = None,
+                 ray_address: str | None = None, actors: int = 2) -> Report:
     """Run ``webglm eval``: load the dataset, build the answerer, run (resuming) and report.
 
     ``config`` is a :class:`webglm.WebGLMConfig` (None: defaults). ``answerer="extractive"``
     uses the model-free baseline (needs given references). ``fields`` maps ``question``,
     ``answers``, ``id``, ``references`` (and ``kind``) for the generic jsonl format.
     ``pipeline_kwargs`` go to ``WebGLM`` (e.g. an ``encoder`` or ``engine`` to inject).
+    ``ray_address`` spreads the questions over ``actors`` Ray actors, one pipeline each
+    (see :mod:`webglm.eval.distributed`); rows are written here, by this process.
     """
     if answerer not in ANSWERERS:
         raise EvalError(f"unknown answerer {answerer!r}", hint=f"use one of {', '.join(ANSWERERS)}")
@@ -57,6 +60,12 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
         from .baselines import ExtractiveAnswerer
 
         return run_eval(ds, out_dir=out_dir, answer_fn=ExtractiveAnswerer(), options=options)
+    if ray_address is not None:
+        if record or replay:
+            raise EvalError("--ray does not combine with --record/--replay yet",
+                            hint="record or replay without --ray, or use --corpus for repeatable retrieval")
+        return _ray_eval(ds, out_dir, ray_address, actors, config, corpus, use_references, options,
+                         pipeline_kwargs)
     store = open_store(cache, record=record, replay=replay, snapshot=snapshot)
     if ds.fmt == "squad" and corpus is None:  # answer from all the paragraphs, not the question's own
         from ..config import WebGLMConfig
@@ -75,6 +84,23 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
     finally:
         if store is not None:
             store.close()
+
+
+def _ray_eval(ds, out_dir, address: str, actors: int, config: Any, corpus: Any, use_references: str,
+              options: RunOptions, pipeline_kwargs: Mapping[str, Any] | None) -> Report:
+    """The run with a Ray answerer: at least one example in flight per actor."""
+    import dataclasses
+
+    from .distributed import RayAnswerer
+
+    answerer = RayAnswerer(address, actors=actors, config=config, corpus=corpus, use_references=use_references,
+                           pipeline_kwargs=pipeline_kwargs)
+    try:
+        answerer.wait_ready()
+        options = dataclasses.replace(options, concurrency=max(options.concurrency, actors))
+        return run_eval(ds, out_dir=out_dir, answer_fn=answerer, options=options)
+    finally:
+        answerer.close()
 
 
 def summary_line(report: Report) -> str:

@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -242,6 +243,11 @@ def run_eval(dataset: str | Path | Dataset, *, out_dir: str | Path, answer_fn: A
         ds = Dataset(ds.name, ds.fmt, ds.kind, ds.examples[:limit], ds.skipped, ds.source)
 
     async def main() -> Report:
+        # Pipeline stages run in worker threads (asyncio.to_thread); the default pool has
+        # min(32, cores + 4) threads, which would cap --concurrency at 6 on two cores and
+        # leave a remote generation server idle. One thread per worker, plus headroom.
+        workers = (options or RunOptions()).concurrency
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=workers + 4))
         if answer_fn is not None:
             return await arun_eval(ds, out_dir, answer_fn, options)
         pipeline = pipeline_factory()

@@ -9,10 +9,18 @@ from the environment variable named by ``generate.api_key_env``, sent only as an
 Token counts are estimates (about one token per three bytes of UTF-8, which
 overestimates English text) because the chat template is applied on the server;
 the estimate errs on the long side so the prompt budget still holds.
+
+At scale (vLLM, TGI) one backend is shared by every concurrent question of a
+process: ``generate.max_concurrency`` caps the requests it has in flight at once
+(a slot is given back while waiting out a 429/503, so waiting requests do not
+count against the server), ``generate.timeout`` bounds each request, and when no
+model is configured the first one the server lists under ``/models`` is used.
 """
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import json
 import math
 import os
@@ -60,6 +68,9 @@ class OpenAIBackend:
         self._key = ""
         self._n_ok = True  # False once the server refused n > 1
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(gen.max_concurrency)
+        self._model_checked = bool(gen.model)
+        self._model_lock = threading.Lock()
 
     def load(self) -> None:
         """Open the HTTP client (idempotent); no request is made."""
@@ -72,7 +83,52 @@ class OpenAIBackend:
                 base_url=self.base_url + "/",
                 headers=headers,
                 timeout=httpx.Timeout(self.gen.timeout, connect=min(10.0, self.gen.timeout)),
+                # one pooled connection per slot: no request waits for a socket
+                limits=httpx.Limits(max_connections=self.gen.max_concurrency,
+                                    max_keepalive_connections=self.gen.max_concurrency),
             )
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        """Hold one of the ``max_concurrency`` request slots."""
+        self._slots.acquire()
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def models(self) -> list[str]:
+        """Model ids the server lists under ``GET /models`` (vLLM, TGI, llama.cpp, OpenAI)."""
+        self.load()
+        try:
+            with self._slot():
+                resp = self._client.get("models")
+        except httpx.HTTPError as exc:
+            raise GenerationError(f"cannot list models at {self.base_url}: {type(exc).__name__}",
+                                  hint="is the server running? check generate.base_url") from None
+        if resp.status_code >= 400:
+            raise self._error(resp, "models")
+        try:
+            return [str(m["id"]) for m in resp.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            raise GenerationError(f"{self.base_url}/models returned an unexpected response shape",
+                                  hint="the server does not look OpenAI-compatible") from None
+
+    def _default_model(self) -> None:
+        """With no ``generate.model``, use the first model the server serves (vLLM needs a name)."""
+        if self._model_checked:
+            return
+        with self._model_lock:  # concurrent first requests wait for the one lookup
+            if self._model_checked:
+                return
+            try:
+                listed = self.models()
+            except GenerationError:
+                listed = []  # servers without a model list get requests without "model"
+            if listed:
+                self.model = listed[0]
+                self.model_id = f"openai:{self.model}"
+            self._model_checked = True
 
     def close(self) -> None:
         if self._client is not None:
@@ -88,6 +144,7 @@ class OpenAIBackend:
 
     # ---------------------------------------------------------------- requests
     def _body(self, prompt: Prompt, params: SamplingParams, n: int, stream: bool = False) -> tuple[str, dict]:
+        self._default_model()
         body: dict[str, Any] = {
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
@@ -124,10 +181,8 @@ class OpenAIBackend:
         )
 
     def _wait(self, attempt: int, resp: httpx.Response | None) -> None:
-        after = resp.headers.get("retry-after", "") if resp is not None else ""
-        try:
-            delay = float(after)
-        except ValueError:
+        delay = retry_after(resp.headers.get("retry-after", "") if resp is not None else "")
+        if delay is None:
             delay = self.backoff * (2**attempt) * random.uniform(0.5, 1.5)
         time.sleep(max(0.0, min(delay, MAX_WAIT)))
 
@@ -137,7 +192,8 @@ class OpenAIBackend:
         for attempt in range(MAX_RETRIES + 1):
             resp = None
             try:
-                resp = self._client.post(path, json=body)
+                with self._slot():  # released before any wait below
+                    resp = self._client.post(path, json=body)
             except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
                 if attempt == MAX_RETRIES:
                     raise GenerationError(
@@ -218,14 +274,14 @@ class OpenAIBackend:
         path, body = self._body(prompt, params, 1, stream=True)
         for attempt in range(MAX_RETRIES + 1):
             try:
-                with self._client.stream("POST", path, json=body) as resp:
-                    if resp.status_code >= 400:
-                        if resp.status_code in RETRY_STATUSES and attempt < MAX_RETRIES:
-                            self._wait(attempt, resp)
-                            continue
+                with self._slot(), self._client.stream("POST", path, json=body) as resp:
+                    retry = resp.status_code in RETRY_STATUSES and attempt < MAX_RETRIES
+                    if resp.status_code >= 400 and not retry:
                         raise self._error(resp, path)
-                    yield from self._events(resp, path)
-                    return
+                    if not retry:
+                        yield from self._events(resp, path)
+                        return
+                self._wait(attempt, resp)  # outside the slot
             except httpx.TimeoutException:
                 raise GenerationError(
                     f"{self.base_url}/{path} timed out after {self.gen.timeout:g} s"
@@ -252,6 +308,22 @@ class OpenAIBackend:
                 piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
                 if piece:
                     yield piece
+
+
+def retry_after(value: str) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _choice_text(choice: dict) -> str:

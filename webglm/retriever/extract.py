@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -190,12 +191,42 @@ def _extract_any(page: Page) -> tuple[str, str]:
     return page.title or title, text
 
 
+_WARM = threading.Lock()
+_warmed = False
+# short, so that trafilatura also loads the fallback extractors it compares short results with
+_WARM_PAGES = ("<html><head><title>warm-up</title></head><body><article><p>A short page that warms up"
+               " the extractor.</p><p>Its second paragraph is short as well.</p></article></body></html>",
+               "<html><head><title>warm-up</title></head><body><article><p>"
+               + "A longer page that warms up the main path of the extractor. " * 12
+               + "</p></article></body></html>")
+
+
+def warm_up() -> None:
+    """Run one tiny extraction, once per process, outside any time box.
+
+    The first extraction imports trafilatura and builds its lazily loaded state (about
+    1-3 s on two busy cores); charged to the first page's 2 s box, it made that page fail.
+    """
+    global _warmed
+    with _WARM:
+        if _warmed:
+            return
+        for html in _WARM_PAGES:
+            try:
+                _extract_sync(Page("http://warm-up.invalid/", "http://warm-up.invalid/", 200, "text/html",
+                                   html, 0.0))
+            except Exception:  # a broken extractor shows itself on the real page, with its error
+                pass
+        _warmed = True
+
+
 def extract(page: Page, *, timeout: float) -> tuple[str, str]:
     """Return ``(title, text)`` of a fetched page within ``timeout`` seconds.
 
     Raises FetchError(kind="timeout", stage="extract") when the time box is
     exceeded and FetchError(kind="empty") when no text could be found.
     """
+    warm_up()
     future = _POOL.submit(_extract_sync, page)
     try:
         title, text = future.result(timeout=timeout)
@@ -215,6 +246,7 @@ def extract_local(page: Page, *, timeout: float) -> tuple[str, str]:
     search snippet to fall back on). May return empty text."""
     if page.content_type == "text/html" and over_budget(page.text):
         return _extract_sync(page)  # linear already: a time box would only read it twice
+    warm_up()
     future = _POOL.submit(_extract_sync, page)
     try:
         return future.result(timeout=timeout)
@@ -227,6 +259,8 @@ def extract_local(page: Page, *, timeout: float) -> tuple[str, str]:
 async def aextract(page: Page, *, timeout: float) -> tuple[str, str]:
     """Async :func:`extract`: runs in the extraction pool without blocking the event loop."""
     loop = asyncio.get_running_loop()
+    if not _warmed:
+        await loop.run_in_executor(_POOL, warm_up)
     future = loop.run_in_executor(_POOL, _extract_sync, page)
     try:
         title, text = await asyncio.wait_for(future, timeout)
