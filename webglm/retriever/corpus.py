@@ -29,6 +29,7 @@ from .walk import walk_corpus
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf"})
 EXTRACT_TIMEOUT = 2.0  # seconds per HTML file, as fetch.extract_timeout for web pages
+NEAR_DUP_MAX_PASSAGES = 2000
 __all__ = ["MAX_FILE_BYTES", "SUFFIXES", "CorpusDocs", "read_corpus"]
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+]){3,}\s*$")
@@ -170,7 +171,9 @@ def read_corpus(paths: Sequence[str | Path], chunk: ChunkConfig, *, follow_symli
                 )
                 continue
             read += 1
-            passages += dedup_passages(got) if chunk.dedup else got
+            # the near-duplicate scan is quadratic: a huge file gets the exact check only
+            near = len(got) <= NEAR_DUP_MAX_PASSAGES
+            passages += dedup_passages(got, near=near) if chunk.dedup else got
     if chunk.dedup:  # across files only exact copies: a near-duplicate scan is quadratic
         passages = dedup_passages(passages, near=False)
     if not passages:
