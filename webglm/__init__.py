@@ -5,6 +5,7 @@ Importing ``webglm`` is cheap: models and torch load on first use.
 
 from .config import (
     ChunkConfig,
+    CorpusConfig,
     FetchConfig,
     GenerateConfig,
     RankConfig,
@@ -48,7 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "WebGLM",
-    "WebGLMConfig", "SearchConfig", "FetchConfig", "ChunkConfig", "RankConfig", "GenerateConfig",
+    "WebGLMConfig", "SearchConfig", "FetchConfig", "ChunkConfig", "CorpusConfig", "RankConfig", "GenerateConfig",
     "ScorerConfig", "ServeConfig", "load_config",
     "WebGLMError", "ConfigError", "InputError", "CorpusError", "ModelError", "SearchError", "FetchError",
     "BlockedURLError", "GenerationError", "ScorerError", "EvalError",
