@@ -7,9 +7,11 @@ stderr and exit with status 2; they never print a traceback.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import json
 import os
+import stat
 import sys
 import textwrap
 from pathlib import Path
@@ -68,8 +70,56 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             _err("interrupted")
             raise typer.Exit(130) from None
+        except OSError as exc:
+            if not _output_error(exc):  # not about the output: a real bug, keep its traceback
+                raise
+            _output_failed(exc)
+            raise typer.Exit(EXIT_USER_ERROR) from None
 
     return wrapper
+
+
+def _output_error(exc: OSError) -> bool:
+    """Whether an OSError that reached the command came from writing stdout.
+
+    Stream writes carry no file name. A broken pipe can only be the output here; a full disk
+    is the output when stdout is a file or a device (``> /dev/full``)."""
+    if exc.filename is not None:
+        return False
+    if exc.errno == errno.EPIPE:
+        return True
+    if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO):
+        return False
+    try:
+        mode = os.fstat(sys.stdout.fileno()).st_mode
+    except (OSError, ValueError):
+        return True
+    return stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and not sys.stdout.isatty())
+
+
+def _output_failed(exc: OSError) -> None:
+    """stdout is closed (``| head``) or full (``> /dev/full``): say so once, then go quiet."""
+    try:  # later flushes (at exit) would fail again and print a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    if exc.errno == errno.EPIPE:
+        _err("error: the output was closed before webglm finished writing (broken pipe)")
+    else:
+        _err(f"error: cannot write the output: {exc.strerror or exc}")
+
+
+def check_utf8(text: str, what: str) -> str:
+    """Reject text that was not valid UTF-8 on the command line (Python keeps such bytes as
+    lone surrogates, which no tokenizer or JSON encoder accepts)."""
+    for pos, ch in enumerate(text):
+        if "\udc80" <= ch <= "\udcff":
+            raise InputError(f"the {what} is not valid UTF-8 (byte 0x{ord(ch) - 0xDC00:02x} at character {pos + 1})",
+                             hint="check the terminal's encoding (LANG / LC_ALL should name UTF-8)")
+        if "\ud800" <= ch <= "\udfff":
+            raise InputError(f"the {what} holds a lone surrogate at character {pos + 1}")
+    return text
 
 
 def _progress(quiet: bool) -> Callable[[str], None]:
@@ -224,7 +274,7 @@ def ask(
     """Answer a question with citations, from a local corpus or the web."""
     from webglm.pipeline import WebGLM, validate_question
 
-    question = validate_question(question)
+    question = validate_question(check_utf8(question, "question"))
     flags = {"search.engine": engine, "scorer.candidates": candidates, "rank.top_k": top_k,
              "generate.backend": backend, "generate.model": model, "generate.max_new_tokens": max_new_tokens,
              "generate.template": template, "generate.base_url": base_url, "generate.quantize": quantize,

@@ -221,7 +221,8 @@ def test_glm_style_config_selects_gmask_template(tmp_path):
     (d / "tokenizer_config.json").write_text("{}")
     backend = _hf(str(d))
     assert backend.default_template == "glm"
-    assert backend._common_kwargs()["trust_remote_code"] is True
+    assert backend._common_kwargs()["trust_remote_code"] is False  # remote code needs consent
+    assert _hf(str(d), trust_remote_code=True)._common_kwargs()["trust_remote_code"] is True
     assert AnswerWriter(backend).template.name == "glm"
     (d / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ x }}"}))
     assert _hf(str(d)).default_template == "chat"  # GLM-4 chat checkpoints use their template

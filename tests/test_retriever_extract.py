@@ -102,21 +102,30 @@ async def test_async_extraction_is_time_boxed(monkeypatch):
 
 
 def test_quality_on_saved_pages(shared_data):
-    """Snippets marked `with` must survive extraction; `without` ones (boilerplate) must not."""
+    """Snippets marked `with` must survive extraction; `without` ones (boilerplate) must not.
+
+    Floors sit 0.02 under the rates measured on this subset (every 4th page, 60 pages):
+    per snippet 0.967 kept / 0.910 dropped, per page (all snippets of the page) 0.933 / 0.800.
+    """
     meta = json.loads((shared_data / "pages" / "pages.json").read_text(encoding="utf-8"))
-    kept = kept_total = dropped = dropped_total = 0
+    kept = kept_total = dropped = dropped_total = pages_kept = pages_dropped = pages = 0
     for url, info in list(meta.items())[::4]:  # every 4th page keeps the test fast
         path = shared_data / "pages" / "html" / info["file"]
         if not path.exists():
             continue
         _, text = extract_module._extract_sync(_page(decode_body(path.read_bytes(), ""), url=url))
-        kept += sum(s in text for s in info.get("with", []))
-        kept_total += len(info.get("with", []))
-        dropped += sum(s not in text for s in info.get("without", []))
-        dropped_total += len(info.get("without", []))
+        k = sum(s in text for s in info.get("with", []))
+        d = sum(s not in text for s in info.get("without", []))
+        kept, kept_total = kept + k, kept_total + len(info.get("with", []))
+        dropped, dropped_total = dropped + d, dropped_total + len(info.get("without", []))
+        pages += 1
+        pages_kept += k == len(info.get("with", []))
+        pages_dropped += d == len(info.get("without", []))
     assert kept_total > 50 and dropped_total > 50
-    assert kept / kept_total >= 0.85, kept / kept_total
-    assert dropped / dropped_total >= 0.80, dropped / dropped_total
+    assert kept / kept_total >= 0.947, kept / kept_total
+    assert dropped / dropped_total >= 0.89, dropped / dropped_total
+    assert pages_kept / pages >= 0.913, pages_kept / pages
+    assert pages_dropped / pages >= 0.78, pages_dropped / pages
 
 
 def test_hidden_elements_are_removed_before_any_extractor_runs():

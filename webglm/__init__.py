@@ -6,6 +6,7 @@ Importing ``webglm`` is cheap: models and torch load on first use.
 from .config import (
     ChunkConfig,
     CitationConfig,
+    CorpusConfig,
     FetchConfig,
     GenerateConfig,
     RankConfig,
@@ -50,7 +51,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "WebGLM",
-    "WebGLMConfig", "SearchConfig", "FetchConfig", "ChunkConfig", "RankConfig", "GenerateConfig",
+    "WebGLMConfig", "SearchConfig", "FetchConfig", "ChunkConfig", "CorpusConfig", "RankConfig", "GenerateConfig",
     "CitationConfig", "ScorerConfig", "ServeConfig", "load_config",
     "WebGLMError", "ConfigError", "InputError", "CorpusError", "ModelError", "SearchError", "FetchError",
     "BlockedURLError", "GenerationError", "ScorerError", "EvalError",

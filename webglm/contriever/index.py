@@ -2,7 +2,8 @@
 
 Layout of an index folder::
 
-    meta.json        format version, encoder model_id, dim, count, FAISS kind
+    meta.json        format version, encoder model_id, dim, count, FAISS kind, the vector
+                     settings (similarity, quantize, ...) and a SHA-256 of each other file
     passages.jsonl   one Passage per line, in vector-id order
     vectors.faiss    IndexFlatIP (exact) below ``rank.hnsw_threshold`` passages, HNSW above
     lexical.npz      BM25 postings;  lexical_terms.json  its vocabulary
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -27,6 +29,7 @@ from ..errors import CorpusError, ModelError
 from ..text import TEXT_VERSION
 from ..types import Passage, from_dict, to_dict
 from .lexical import BM25Index
+from .persist import Writer, check_settings, locked_folder, settings_of, verify, write_error
 from .ranking import Ranking, assemble, check_question, covers, ranking_text
 
 FORMAT = "webglm-corpus-index/1"
@@ -177,26 +180,45 @@ class CorpusIndex:
     # --- persistence ------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the index folder (each file written to a temporary name, then renamed)."""
+        """Write the index folder: under a lock, through unique temporary names, meta.json last.
+
+        Raises CorpusError (naming the folder) when it cannot be written, e.g. a full disk.
+        """
         out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        faiss = _faiss()
-        meta = {"format": FORMAT, "model_id": self.encoder.model_id, "count": len(self), "indexed": INDEXED,
-                "dim": int(self.faiss_index.d) if self.faiss_index is not None else 0, "kind": self.kind,
-                "tokenizer": TEXT_VERSION}
-        lines = "".join(json.dumps(to_dict(p), ensure_ascii=False) + "\n" for p in self._passages)
-        _atomic(out / "passages.jsonl", lambda tmp: tmp.write_text(lines, encoding="utf-8"))
-        if self.faiss_index is not None:
-            _atomic(out / "vectors.faiss", lambda tmp: faiss.write_index(self.faiss_index, str(tmp)))
-        _atomic(out / "lexical.npz", lambda tmp: _savez(tmp, self.lexical.to_arrays()))
-        _atomic(out / "lexical_terms.json", lambda tmp: tmp.write_text(json.dumps(self.lexical.terms()), "utf-8"))
-        # meta.json last: a folder without it is not an index, so a crash mid-save is visible
-        _atomic(out / "meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8"))
+        with locked_folder(out):
+            writer = Writer(out)
+            try:
+                self._write_files(writer)
+                writer.commit()
+                meta = {"format": FORMAT, "model_id": self.encoder.model_id, "count": len(self), "indexed": INDEXED,
+                        "dim": int(self.faiss_index.d) if self.faiss_index is not None else 0, "kind": self.kind,
+                        "tokenizer": TEXT_VERSION, "settings": settings_of(self.rank_config),
+                        "sha256": writer.sums}
+                # meta.json last: a folder without it is not an index, and until it is replaced
+                # the old checksums reject the new files, so a crash mid-save is visible
+                writer.write("meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1), "utf-8"),
+                             checksum=False)
+                writer.commit()
+            except (OSError, RuntimeError) as exc:  # faiss reports write errors as RuntimeError
+                raise write_error(out, exc) from None
+            finally:
+                writer.discard()
         return out
+
+    def _write_files(self, writer: Writer) -> None:
+        lines = "".join(json.dumps(to_dict(p), ensure_ascii=False) + "\n" for p in self._passages)
+        writer.write("passages.jsonl", lambda tmp: tmp.write_text(lines, encoding="utf-8"))
+        if self.faiss_index is not None:
+            faiss = _faiss()
+            # serialised in memory and written by Python: faiss's own file writer prints to the
+            # terminal when a write fails (a full disk) besides raising
+            writer.write("vectors.faiss", lambda tmp: tmp.write_bytes(faiss.serialize_index(self.faiss_index)))
+        writer.write("lexical.npz", lambda tmp: _savez(tmp, self.lexical.to_arrays()))
+        writer.write("lexical_terms.json", lambda tmp: tmp.write_text(json.dumps(self.lexical.terms()), "utf-8"))
 
     @classmethod
     def load(cls, path: str | os.PathLike, encoder, rank: RankConfig | None = None) -> "CorpusIndex":
-        """Open a saved index; the encoder must be the one it was built with."""
+        """Open a saved index; the encoder and the vector settings must be the ones it was built with."""
         folder = Path(path)
         if not is_index_dir(folder):
             raise CorpusError(f"no corpus index at {folder}", url=str(folder),
@@ -206,9 +228,11 @@ class CorpusIndex:
             raise ModelError(f"index was built with encoder {meta.get('model_id')!r}, not {encoder.model_id!r}",
                              stage="rank", url=str(folder),
                              hint="load it with the same rank.encoder/rank.model, or rebuild the index")
+        check_settings(meta, rank, folder)
         try:
+            verify(folder, meta)
             return cls._read(folder, meta, encoder, rank or RankConfig())
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
             raise CorpusError(f"corpus index at {folder} is corrupt: {exc}", url=str(folder),
                               hint="rebuild the index") from exc
 
@@ -227,12 +251,6 @@ class CorpusIndex:
         if counts != {int(meta["count"])}:
             raise ValueError(f"files disagree on the passage count (meta {meta['count']}, found {sorted(counts)})")
         return cls(encoder, rank, faiss_index, lexical, passages)
-
-
-def _atomic(target: Path, write: Callable[[Path], Any]) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    write(tmp)
-    os.replace(tmp, target)
 
 
 def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:

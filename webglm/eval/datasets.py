@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from ..errors import EvalError
 from ..types import Failure, Passage, Reference
+from .lines import not_utf8, read_utf8, utf8_lines
 
 AnswerKind = Literal["short", "long", "none"]
 FORMATS = ("auto", "nq-open", "nq-oracle", "webquestions", "webglm-qa", "webgpt", "eli5", "stackexchange", "squad",
@@ -93,14 +94,25 @@ def question_id(question: str) -> str:
 
 
 def _unique_ids(examples: Iterable[Example]) -> tuple[Example, ...]:
-    """Suffix repeated ids (``-2``, ``-3``...) in file order, so ids stay stable and unique."""
-    seen: dict[str, int] = {}
+    """Suffix repeated ids (``-2``, ``-3``...) in file order, so ids stay stable and unique.
+
+    A suffix never reuses an id that occurs anywhere in the file: ids ``a, a-2, a`` become
+    ``a, a-2, a-3``, not ``a, a-2, a-2`` (which would overwrite a row)."""
+    examples = list(examples)
+    taken = {ex.id for ex in examples}
+    seen: set[str] = set()
+    next_n: dict[str, int] = {}
     out = []
     for ex in examples:
-        n = seen.get(ex.id, 0) + 1
-        seen[ex.id] = n
-        if n > 1:
-            ex = Example(f"{ex.id}-{n}", ex.question, ex.answers, ex.references, ex.meta)
+        if ex.id in seen:
+            n = next_n.get(ex.id, 2)
+            while f"{ex.id}-{n}" in taken:
+                n += 1
+            next_n[ex.id] = n + 1
+            new_id = f"{ex.id}-{n}"
+            taken.add(new_id)
+            ex = Example(new_id, ex.question, ex.answers, ex.references, ex.meta)
+        seen.add(ex.id)
         out.append(ex)
     return tuple(out)
 
@@ -160,7 +172,8 @@ class _Collector:
         except _BadRow as exc:
             if not self.skip_bad_rows:
                 raise EvalError(f"malformed row at {self.path}:{where}: {exc}", url=str(self.path),
-                                hint="fix the row, pick the right --format, or pass skip_bad_rows") from None
+                                hint="fix the row, pick the right --format, or pass --skip-bad-rows "
+                                "(skip_bad_rows=True in Python)") from None
             self.skipped.append(Failure(stage="eval", kind="bad_row", detail=f"{where}: {exc}", url=str(self.path)))
             return
         if ex is not None:
@@ -172,19 +185,22 @@ class _Collector:
 
 def iter_jsonl(path: Path, col: _Collector) -> Iterator[tuple[str, Any]]:
     """Yield ``("line N", obj)``; undecodable lines go through the collector's policy."""
-    with path.open("r", encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                col.add(f"line {lineno}", lambda exc=exc: _fail(f"invalid JSON: {exc.msg}"))
-                continue
-            if not isinstance(obj, Mapping):
-                col.add(f"line {lineno}", lambda: _fail("row is not a JSON object"))
-                continue
-            yield f"line {lineno}", obj
+    for lineno, line in utf8_lines(path):
+        if isinstance(line, UnicodeDecodeError):
+            col.add(f"line {lineno}", lambda exc=line: _fail(not_utf8(exc)))
+            continue
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            col.add(f"line {lineno}", lambda msg=msg: _fail(f"invalid JSON: {msg}"))
+            continue
+        if not isinstance(obj, Mapping):
+            col.add(f"line {lineno}", lambda: _fail("row is not a JSON object"))
+            continue
+        yield f"line {lineno}", obj
 
 
 # --- row builders ------------------------------------------------------------
@@ -266,9 +282,11 @@ def _load_jsonl_with(path: Path, fmt: str, kind: AnswerKind, build: Callable[[Ma
 
 def _load_webquestions(path: Path, skip_bad_rows: bool) -> Dataset:
     try:
-        rows = json.loads(path.read_text(encoding="utf-8-sig"))
+        rows = json.loads(read_utf8(path))
     except json.JSONDecodeError as exc:
         raise EvalError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})", url=str(path)) from None
+    except RecursionError:
+        raise EvalError(f"{path}: invalid JSON (nested too deeply)", url=str(path)) from None
     if not isinstance(rows, list):
         raise EvalError(f"{path}: expected a JSON array of questions", url=str(path))
     col = _Collector(path, skip_bad_rows)
@@ -280,19 +298,21 @@ def _load_webquestions(path: Path, skip_bad_rows: bool) -> Dataset:
     return col.done(path.stem, "webquestions", "short")
 
 
-def _load_question_lines(path: Path) -> Dataset:
-    col = _Collector(path, False)
-    with path.open("r", encoding="utf-8-sig") as fh:
-        for line in fh:
-            q = line.strip()
-            if q and not q.startswith("#"):
-                col.add("", lambda q=q: Example(question_id(q), q))
+def _load_question_lines(path: Path, skip_bad_rows: bool = False) -> Dataset:
+    col = _Collector(path, skip_bad_rows)
+    for lineno, line in utf8_lines(path):
+        if isinstance(line, UnicodeDecodeError):
+            col.add(f"line {lineno}", lambda exc=line: _fail(not_utf8(exc)))
+            continue
+        q = line.strip()
+        if q and not q.startswith("#"):
+            col.add(f"line {lineno}", lambda q=q: Example(question_id(q), q))
     return col.done(path.stem, "eli5", "none")
 
 
 def _load_eli5(path: Path, skip_bad_rows: bool) -> Dataset:
     if path.suffix in (".txt", ".lst", ""):
-        return _load_question_lines(path)
+        return _load_question_lines(path, skip_bad_rows)
     ds = _load_jsonl_with(path, "eli5", "long", _eli5_row, skip_bad_rows)
     kind: AnswerKind = "long" if any(ex.answers for ex in ds.examples) else "none"
     return Dataset(ds.name, ds.fmt, kind, ds.examples, ds.skipped, ds.source)
@@ -331,15 +351,18 @@ def detect_format(path: Path) -> str:
     if path.suffix == ".json":
         from .squad import looks_like_squad
 
-        with path.open("r", encoding="utf-8-sig") as fh:
-            return "squad" if looks_like_squad(fh.read(4096)) else "webquestions"
+        with path.open("rb") as fh:  # a sniff: undecodable bytes are judged by the loader
+            head = fh.read(4096).decode("utf-8", "replace").lstrip("\ufeff")
+        return "squad" if looks_like_squad(head) else "webquestions"
     if path.suffix == ".gz":
         return "nq-oracle"
-    with path.open("r", encoding="utf-8-sig") as fh:
-        first = next((line for line in fh if line.strip()), "")
+    first = next((line for _n, line in utf8_lines(path) if not isinstance(line, str) or line.strip()), "")
+    if isinstance(first, UnicodeDecodeError):
+        raise EvalError(f"cannot detect the format of {path}: its first row is {not_utf8(first)}",
+                        url=str(path), hint=f"or pass --format, one of {', '.join(FORMATS[1:])}") from None
     try:
         row = json.loads(first)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise EvalError(f"cannot detect the format of {path}: first line is not JSON", url=str(path),
                         hint=f"pass fmt= one of {', '.join(FORMATS[1:])}") from None
     keys = set(row) if isinstance(row, Mapping) else set()

@@ -151,12 +151,34 @@ class RunOptions:
             raise EvalError("timeout_s must be >= 0")
 
 
+def _run_folder(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise EvalError(f"--out {out} is a file, not a folder", url=str(out), hint="choose a new folder for the run")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EvalError(f"cannot create the run folder {out}: {exc.strerror or exc}", url=str(out)) from None
+    return out
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        old = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise EvalError(f"{path} is corrupt ({exc})"[:300], url=str(path),
+                        hint="delete run.json to adopt the folder's results, or use a new --out folder") from None
+    if not isinstance(old, dict):
+        raise EvalError(f"{path} is corrupt (not a JSON object)", url=str(path),
+                        hint="delete run.json to adopt the folder's results, or use a new --out folder")
+    return old
+
+
 def _check_manifest(out: Path, dataset: Dataset) -> dict[str, Any]:
     """Write ``run.json`` on the first run; refuse to mix a different dataset into ``out``."""
     path = out / "run.json"
     manifest = {"dataset": dataset.name, "fmt": dataset.fmt, "kind": dataset.kind, "source": dataset.source}
     if path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        old = _read_manifest(path)
         if (old.get("dataset"), old.get("fmt")) != (dataset.name, dataset.fmt):
             raise EvalError(f"{out} holds a run of {old.get('dataset')!r} ({old.get('fmt')}), "
                             f"not {dataset.name!r} ({dataset.fmt})", url=str(out),
@@ -201,8 +223,7 @@ async def arun_eval(dataset: Dataset, out_dir: str | Path, answer_fn: AnswerFn,
                     options: RunOptions | None = None) -> Report:
     """Evaluate ``dataset`` into ``out_dir`` (resuming what is there) and write the report."""
     opts = options or RunOptions()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _run_folder(Path(out_dir))
     manifest = _check_manifest(out, dataset)
     with ResultsFile(out / "results.jsonl") as results:
         rows = results.read()

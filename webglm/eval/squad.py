@@ -28,8 +28,8 @@ _SAFE = re.compile(r"[^\w.-]+")
 def _read(path: Path) -> list[Mapping[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise EvalError(f"{path} is not a readable SQuAD-format JSON file: {exc}", url=str(path),
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or not UTF-8
+        raise EvalError(f"{path} is not a readable SQuAD-format JSON file: {exc}"[:400], url=str(path),
                         hint="pass a file with {\"data\": [{\"title\", \"paragraphs\": [...]}]}") from None
     articles = data.get("data") if isinstance(data, Mapping) else None
     if not isinstance(articles, list):

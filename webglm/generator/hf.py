@@ -28,6 +28,22 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 GLM_TYPES = ("glm", "chatglm")  # THUDM GLM / ChatGLM configs (remote code)
 
 
+_REMOTE_CODE_HINT = ("read the folder's .py files first; to run them pass --set generate.trust_remote_code=true "
+                     "(or trust_remote_code = true under [generate] in the config file)")
+
+
+def _flat(value: Any) -> Iterator[Any]:
+    """Leaf values of an auto_map (its entries may be strings or [slow, fast] pairs)."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _flat(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _flat(v)
+    elif value:
+        yield value
+
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -86,6 +102,7 @@ class TransformersBackend:
                 hint="pass --model with a local model directory (config.json + weights) or a .gguf file;"
                 " models are never downloaded at run time",
             )
+        self._check_remote_code()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -97,8 +114,10 @@ class TransformersBackend:
             self._model = AutoModelForCausalLM.from_pretrained(
                 str(self.model_dir), **self._common_kwargs(), **kwargs
             )
-        except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
+        except (OSError, ValueError, KeyError, ImportError, RuntimeError, AttributeError, TypeError) as exc:
             hint = "the path must hold a causal LM saved with save_pretrained, or a .gguf file"
+            if "trust_remote_code" in str(exc):
+                hint = _REMOTE_CODE_HINT
             if hub_id:
                 hint = f"{self.gen.model} is not in the local Hugging Face cache; download it first (huggingface-cli download)"
             raise ModelError(f"cannot load transformers model {self.gen.model}: {exc}", hint=hint) from None
@@ -108,15 +127,27 @@ class TransformersBackend:
         self._fit_context()
 
     def _common_kwargs(self) -> dict:
-        cfg = _read_json(self.model_dir / "config.json")
         kw: dict[str, Any] = {"local_files_only": True}
         if self.is_gguf:
             kw["gguf_file"] = self.path.name
-        # Remote code only ever comes from the local model directory the user chose
-        # (local_files_only); GLM/WebGLM checkpoints need it.
-        if "auto_map" in cfg:
-            kw["trust_remote_code"] = True
+        # Always explicit: left unset, transformers may stop and ask on a terminal.
+        kw["trust_remote_code"] = bool(self.gen.trust_remote_code)
         return kw
+
+    def _check_remote_code(self) -> None:
+        """Refuse, before transformers is imported, a model folder whose config maps to its own
+        Python modules, unless ``generate.trust_remote_code`` says to run them."""
+        if self.gen.trust_remote_code:
+            return
+        cfg = _read_json(self.model_dir / "config.json")
+        auto_map = cfg.get("auto_map") if isinstance(cfg, dict) else None
+        if auto_map:
+            modules = sorted({str(v).split(".")[0] for v in _flat(auto_map)})
+            raise ModelError(
+                f"model {self.gen.model} ships its own Python code ({', '.join(modules)[:200]}.py, named by "
+                "config.json auto_map); it is not run without consent",
+                hint=_REMOTE_CODE_HINT,
+            )
 
     def _load_kwargs(self, torch) -> dict:
         cuda = torch.cuda.is_available()

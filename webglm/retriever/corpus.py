@@ -1,10 +1,12 @@
-"""Reading a local corpus (Markdown, text, reStructuredText, HTML) into passages.
+"""Reading a local corpus (Markdown, text, reStructuredText, HTML, PDF) into passages.
 
 Markdown is split at headings so each passage carries its section heading in
 its title; passage URLs are ``file:`` locations with the starting line
 (``file:docs/guide.md#L42``), so an answer can point at the exact spot. Files
 that cannot be read are counted and recorded as failures; only a missing path
-or a corpus with nothing readable raises :class:`CorpusError`.
+or a corpus with nothing readable raises :class:`CorpusError`. Which files are
+read, and which links are refused, is decided by :mod:`.walk`; how bytes become
+text, by :mod:`.localtext`.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from ..config import ChunkConfig
 from ..errors import CorpusError
 from ..sanitize import strip_controls
 from ..types import Failure, Page, Passage
-from .body import decode_body
 from .chunk import dedup_passages, make_passages, split_spans
 from .extract import extract_local
+from .localtext import MAX_FILE_BYTES, decode_file, flat_html, pdf_text, too_deep
+from .walk import walk_corpus
 
-SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst", ".html", ".htm"})
-MAX_FILE_BYTES = 20 * 1024 * 1024
+SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf"})
 EXTRACT_TIMEOUT = 2.0  # seconds per HTML file, as fetch.extract_timeout for web pages
+NEAR_DUP_MAX_PASSAGES = 2000
+__all__ = ["MAX_FILE_BYTES", "SUFFIXES", "CorpusDocs", "read_corpus"]
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+]){3,}\s*$")
 _FENCE = re.compile(r"^(```|~~~)", re.MULTILINE)
@@ -40,12 +44,6 @@ class CorpusDocs:
     failures: tuple[Failure, ...]
     files_read: int
     files_skipped: int
-
-
-def _files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
 def _md_sections(text: str) -> list[tuple[int, int, str]]:
@@ -89,14 +87,25 @@ def _line_urls(base: str, text: str, passages: list[Passage]) -> list[Passage]:
     return out
 
 
+def _html_passages(path: Path, base: str, text: str, chunk: ChunkConfig) -> list[Passage]:
+    if too_deep(text):
+        # HTML parsers stop at a fixed nesting depth (libxml2: 255) and drop what lies below;
+        # such a file is read as flat text so that none of it is lost.
+        title, body = flat_html(text)
+    else:
+        page = Page(url=base, final_url=base, status=200, content_type="text/html", text=text, fetched_at=0.0)
+        title, body = extract_local(page, timeout=EXTRACT_TIMEOUT)
+    return make_passages(body, split_spans(body, chunk), url=base, title=title or path.name, source="local")
+
+
 def _passages_of(path: Path, shown: str, text: str, chunk: ChunkConfig) -> list[Passage]:
     base = "file:" + shown
     suffix = path.suffix.lower()
     if suffix in (".html", ".htm"):
-        page = Page(url=base, final_url=base, status=200, content_type="text/html", text=text, fetched_at=0.0)
-        title, body = extract_local(page, timeout=EXTRACT_TIMEOUT)
-        title = title or path.name
-        return make_passages(body, split_spans(body, chunk), url=base, title=title, source="local")
+        return _html_passages(path, base, text, chunk)
+    if suffix == ".pdf":
+        title, body = (strip_controls(part) for part in pdf_text(text, base))
+        return make_passages(body, split_spans(body, chunk), url=base, title=title or path.name, source="local")
     if suffix in (".md", ".markdown"):
         sections = _md_sections(text)
         doc_title = next((h for _s, _e, h in sections if h), "") or path.name
@@ -114,35 +123,46 @@ def _passages_of(path: Path, shown: str, text: str, chunk: ChunkConfig) -> list[
     )
 
 
-def _read_text(path: Path) -> str:
-    size = path.stat().st_size
+def _read_text(path: Path, size: int) -> str:
     if size > MAX_FILE_BYTES:
         raise CorpusError(f"file larger than {MAX_FILE_BYTES} bytes", url=str(path))
-    data = path.read_bytes()
-    try:
-        return strip_controls(decode_body(data, ""))  # before offsets are taken: they stay right
-    except Exception as exc:  # binary or undecodable: skip the file, keep the corpus
-        raise CorpusError(f"not a text file ({getattr(exc, 'kind', 'decode')})", url=str(path)) from None
+    with path.open("rb") as fh:  # read at most the cap: the file may grow after the walk
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise CorpusError(f"file larger than {MAX_FILE_BYTES} bytes", url=str(path))
+    if path.suffix.lower() == ".pdf":
+        return decode_file(data, pdf=True)  # bytes carried as text: its controls are stripped once extracted
+    # controls go before offsets are taken, so that they stay right
+    return strip_controls(decode_file(data))
 
 
-def read_corpus(paths: Sequence[str | Path], chunk: ChunkConfig) -> CorpusDocs:
-    """Read files under ``paths`` (recursively) into passages with ``source="local"``."""
+def read_corpus(paths: Sequence[str | Path], chunk: ChunkConfig, *, follow_symlinks: bool = False) -> CorpusDocs:
+    """Read files under ``paths`` (recursively) into passages with ``source="local"``.
+
+    Links that lead out of a given folder are skipped (and reported) unless
+    ``follow_symlinks`` is true.
+    """
     passages: list[Passage] = []
     failures: list[Failure] = []
     read = skipped = 0
     for given in paths:
         root = Path(given)
-        if not root.exists():
+        if not str(given).strip() or not root.exists():
             raise CorpusError(
-                f"corpus path not found: {given}",
+                f"corpus path not found: {str(given)!r}",
                 url=str(given),
-                hint="pass an existing file or directory of .md/.txt/.rst/.html files",
+                hint="pass an existing file or directory of .md/.txt/.rst/.html/.pdf files",
             )
-        for path in _files(root):
-            shown = path.as_posix() if path == root else (Path(given) / path.relative_to(root)).as_posix()
+        walk = walk_corpus(root, SUFFIXES, follow_symlinks=follow_symlinks)
+        for skip in walk.skipped:
+            skipped += 1
+            failures.append(Failure(stage="corpus", kind=skip.kind, detail=skip.reason[:300],
+                                    url="file:" + skip.path.as_posix()))
+        for found in walk.files:
+            shown = found.path.as_posix()
             try:
-                text = _read_text(path)
-                found = _passages_of(path, shown, text, chunk)
+                text = _read_text(found.path, found.st.st_size)
+                got = _passages_of(found.path, shown, text, chunk)
             except (OSError, CorpusError) as exc:
                 skipped += 1
                 kind = "unreadable" if isinstance(exc, OSError) else "skipped"
@@ -151,13 +171,15 @@ def read_corpus(paths: Sequence[str | Path], chunk: ChunkConfig) -> CorpusDocs:
                 )
                 continue
             read += 1
-            passages += dedup_passages(found) if chunk.dedup else found
+            # the near-duplicate scan is quadratic: a huge file gets the exact check only
+            near = len(got) <= NEAR_DUP_MAX_PASSAGES
+            passages += dedup_passages(got, near=near) if chunk.dedup else got
     if chunk.dedup:  # across files only exact copies: a near-duplicate scan is quadratic
         passages = dedup_passages(passages, near=False)
     if not passages:
         raise CorpusError(
             "the corpus has no readable text",
             url=", ".join(map(str, paths)),
-            hint="give files ending in .md, .markdown, .txt, .rst, .html or .htm with text in them",
+            hint="give files ending in .md, .markdown, .txt, .rst, .html, .htm or .pdf with text in them",
         )
     return CorpusDocs(tuple(passages), tuple(failures), read, skipped)

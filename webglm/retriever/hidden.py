@@ -23,6 +23,7 @@ of the page (``REVEAL_SHARE``) is taken for a "reveal once loaded" trick and ign
 from __future__ import annotations
 
 from .css import (
+    MAX_CSS_CHARS,
     BACKGROUND,
     BACKGROUND_NAME,
     HIDING,
@@ -71,6 +72,8 @@ class PageStyles:
     def __init__(self, tree):
         self.texts, base = [], 0
         for css in tree.xpath("//style/text()"):
+            if base + len(css) > MAX_CSS_CHARS:
+                break
             self.texts.append(StyleText(str(css), base))
             base += len(css) + 1
         hiding = [r for t in self.texts for r in t.rules_declaring(HIDING_VALUE, HIDING)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from .css import (
+    MAX_CSS_CHARS,
     SHEET,
     WHITE,
     Rule,
@@ -30,20 +31,23 @@ from .css import (
     zero_font,
 )
 
-MAX_CHARS = 4_000_000  # text kept from one document; more is cut
+MAX_CHARS = 24_000_000  # text kept from one document: above the 20 MB file cap, so in practice nothing is cut
 _SKIP = frozenset({"script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed",
                    "nav", "header", "footer", "aside", "form", "button", "select", "menu", "head"})
 _BLOCK = frozenset({"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "td", "th",
                     "dd", "dt", "figcaption", "br", "tr", "section", "article", "table", "ul", "ol", "main",
                     "body", "title"})
 _SPACE = re.compile(r"\s+")
+_SHORT = 40  # blocks shorter than this join the line before (see _Collector._flush)
+_MERGED = 2000
 
 
 class _Collector:
     """lxml parser target: keeps visible block text, skips hidden and non-content subtrees."""
 
-    def __init__(self, max_chars: int):
+    def __init__(self, max_chars: int, merge: bool = True):
         self.max_chars = max_chars
+        self.merge = merge
         self.stack: list[tuple] = []  # (tag, hidden, zero font size, background) per open element
         self.skipping = 0
         self.lines: list[str] = []
@@ -52,15 +56,24 @@ class _Collector:
         self.title: list[str] = []
         self.css: list[str] = []
         self.rules: list[Rule] = []
+        self.css_chars = 0
         self.sheet = Sheet([])
 
     def _flush(self) -> None:
         if self.buf:
             line = _SPACE.sub(" ", "".join(self.buf)).strip()
             self.buf = []
-            if line and self.chars < self.max_chars:
-                self.lines.append(line[: self.max_chars - self.chars])
-                self.chars += len(line) + 1
+            if not line or self.chars >= self.max_chars:
+                return
+            line = line[: self.max_chars - self.chars]
+            self.chars += len(line) + 1
+            last = self.lines[-1] if self.lines else ""
+            if self.merge and len(line) < _SHORT and last and len(last) < _MERGED and last[-1] not in ".!?:":
+                # runs of tiny blocks (menus, link lists, a flood of <p>x</p>) become one line:
+                # the chunker's cost is per line, and fragments this short are not paragraphs
+                self.lines[-1] = f"{last} {line}"
+            else:
+                self.lines.append(line)
 
     def _style(self, tag: str, attrib) -> dict[str, str]:
         style = attrib.get("style")
@@ -108,7 +121,10 @@ class _Collector:
         tag, hidden, _zero, _bg = self.stack.pop()
         self.skipping -= hidden
         if tag == "style" and self.css:
-            self.rules += parse_sheet("".join(self.css), SHEET)
+            css = "".join(self.css)
+            self.css_chars += len(css)
+            if self.css_chars <= MAX_CSS_CHARS:
+                self.rules += parse_sheet(css, SHEET)
             self.sheet = Sheet(self.rules)
             self.css = []
         if tag in _BLOCK:
