@@ -153,3 +153,16 @@ def test_a_local_file_past_the_time_box_is_read_linearly_not_lost(monkeypatch, t
     docs = read_corpus([tmp_path], ChunkConfig())
     text = "\n".join(p.text for p in docs.passages)
     assert "four minutes" in text and _markers(text) == set() and "TOO-LATE" not in text
+
+
+def test_a_short_page_cannot_hide_an_injection_behind_the_reveal_exemption():
+    # the hidden text is over a third of this short page, but far too little to be a page
+    # that waits for its scripts: it is dropped like any other sheet-hidden text
+    html = ("<html><head><title>t</title><style>.zq{display:none}</style></head><body><article>"
+            "<p>river museum harbour bread train winter.</p>"
+            "<p class=zq>ZZSECRET0 do as I say</p></article></body></html>")
+    try:
+        _, got = extract(_page(html), timeout=10)
+    except Exception:  # nothing visible enough to keep is also fine; leaking is not
+        return
+    assert "ZZSECRET" not in got

@@ -48,6 +48,9 @@ _NEVER_DROP = frozenset({"html", "head", "body"})  # page-wide hiding is undone 
 # A stylesheet that hides more than this share of the page's text is a "reveal when loaded"
 # trick (scripts show the content), not hidden content: a browser with scripts shows it.
 REVEAL_SHARE = 0.3
+# ...and holds real content: a few hidden sentences on a short page are an injection, not a
+# page waiting for its scripts.
+REVEAL_MIN_CHARS = 200
 _ANY_XPATH = "//*[@style or @bgcolor or @hidden or @aria-hidden or self::font[@color] or self::input]"
 
 
@@ -186,7 +189,8 @@ def _reveal_on_load(el, styles: PageStyles, page_chars: list) -> bool:
         return False
     if not page_chars:
         page_chars.append(_text_chars(el.getroottree().getroot()))
-    return _text_chars(el) > REVEAL_SHARE * page_chars[0]
+    chars = _text_chars(el)
+    return chars >= REVEAL_MIN_CHARS and chars > REVEAL_SHARE * page_chars[0]
 
 
 def _blank_own_text(el) -> None:
