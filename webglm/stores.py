@@ -11,12 +11,12 @@ build redoes at most the batch it was in, without duplicates.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import WebGLMConfig
+from .contriever.persist import digest
 from .errors import CorpusError
 from .types import Failure, Passage
 
@@ -45,14 +45,6 @@ def open_store(uri: str, encoder, config: WebGLMConfig, *, create: bool = False)
     return MilvusStore(uri, encoder, config.rank).open(create=create)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _listing(sources: Sequence[str]) -> tuple[dict[str, Path], list[str]]:
     """Shown source name (``file:DIR/x.md``) -> path of every corpus file, and the prefixes covered."""
     from .corpus import resolve_corpus_path
@@ -78,7 +70,7 @@ def _changed(name: str, path: Path, known: dict | None) -> dict | None:
     info = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
     if known and known.get("size") == st.st_size and known.get("mtime_ns") == st.st_mtime_ns:
         return None
-    info["sha256"] = _sha256(path)
+    info["sha256"] = digest(path)
     if known and known.get("sha256") == info["sha256"]:
         return None  # touched, not changed
     return info

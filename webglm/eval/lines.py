@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
+
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,15 +12,21 @@ from ..errors import EvalError
 
 
 def utf8_lines(path: Path) -> Iterator[tuple[int, str | UnicodeDecodeError]]:
-    """``(line number, text)`` of a UTF-8 file, or the decoding error of a line that is not UTF-8."""
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                yield lineno, raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield lineno, exc
+    """``(line number, text)`` of a UTF-8 file (gzip-compressed or not), or the decoding error
+    of a line that is not UTF-8."""
+    with path.open("rb") as probe:
+        gz = probe.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rb") if gz else path.open("rb")) as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    yield lineno, raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    yield lineno, exc
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # a truncated or damaged .gz
+        raise EvalError(f"cannot read {path}: {exc}", url=str(path), hint="is the file complete?") from None
 
 
 def not_utf8(exc: UnicodeDecodeError) -> str:

@@ -13,16 +13,13 @@ optionally gzip-compressed. Two ways to answer it:
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import EvalError
 from ..types import Passage, Reference
-from .datasets import Dataset, Example, _BadRow, _Collector, _strings, _text, question_id
+from .datasets import Dataset, Example, _BadRow, _Collector, _strings, _text, iter_jsonl, question_id
 
 FORMAT = "nq-oracle"
 
@@ -30,28 +27,6 @@ FORMAT = "nq-oracle"
 def passage_id(title: str, text: str) -> str:
     """Stable id of a corpus passage: a hash of its title and text."""
     return "nq-" + hashlib.sha1(f"{title}\0{text}".encode("utf-8")).hexdigest()[:16]
-
-
-def _open(path: Path):
-    with path.open("rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt", encoding="utf-8") if gz else path.open("r", encoding="utf-8-sig")
-
-
-def _rows(path: Path, col: _Collector) -> Iterator[tuple[str, Any]]:
-    try:
-        with _open(path) as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    col.add(f"line {n}", lambda exc=exc: _raise(f"invalid JSON: {exc.msg}"))
-                    continue
-                yield f"line {n}", row
-    except (OSError, EOFError) as exc:  # a truncated .gz
-        raise EvalError(f"cannot read {path}: {exc}", url=str(path), hint="is the file complete?") from None
 
 
 def _raise(message: str) -> Example:
@@ -87,7 +62,7 @@ def load_nq_oracle(path: str | Path, *, skip_bad_rows: bool = False) -> Dataset:
     """Load an nq-open-oracle file (``.jsonl`` or ``.jsonl.gz``)."""
     p = Path(path)
     col = _Collector(p, skip_bad_rows)
-    for where, row in _rows(p, col):
+    for where, row in iter_jsonl(p, col):  # a damaged .gz is an EvalError there
         col.add(where, lambda row=row: _row(row))
     name = p.name.split(".")[0]
     return col.done(name, FORMAT, "short")
