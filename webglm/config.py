@@ -79,6 +79,9 @@ class FetchConfig:
     user_agent: str = "webglm/0.1 (+https://github.com/webglm/webglm)"
     robots: bool = False
     extract_timeout: float = 2.0
+    # worker processes that extract pages in parallel (0: threads of this process only); two
+    # doubled pages/s on 2 cores where threads gain nothing under the GIL (docs/benchmarks.md)
+    extract_processes: int = 2
     pdf: bool = True  # read application/pdf when the optional pypdf extractor is installed
 
     def __post_init__(self) -> None:
@@ -93,6 +96,7 @@ class FetchConfig:
         _check(self.max_decompressed_bytes >= self.max_bytes, "fetch", "max_decompressed_bytes < max_bytes")
         _check(all(0 < p < 65536 for p in self.allowed_ports), "fetch", "allowed_ports must be in 1..65535")
         _check(self.extract_timeout > 0, "fetch", "extract_timeout must be > 0")
+        _check(0 <= self.extract_processes <= 64, "fetch", "extract_processes must be in 0..64")
 
 
 @dataclass(frozen=True, slots=True)
