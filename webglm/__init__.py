@@ -3,6 +3,8 @@
 Importing ``webglm`` is cheap: models and torch load on first use.
 """
 
+import logging
+
 from .config import (
     ChunkConfig,
     CitationConfig,
@@ -67,6 +69,10 @@ from .types import (
 )
 
 __version__ = "0.1.0"
+
+# Messages go to the "webglm" logger hierarchy (webglm.pipeline, webglm.serve, ...); the host
+# application decides where they end up. Nothing in the library configures the root logger.
+logging.getLogger("webglm").addHandler(logging.NullHandler())
 
 __all__ = [
     "WebGLM",

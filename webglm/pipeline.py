@@ -233,12 +233,17 @@ class WebGLM(Sources):
             tb.events.append(f"fallback: {why}; answered with the best-supported reference sentences")
         if best.support_probability is not None:
             tb.counters["support_probability"] = best.support_probability
-        return Answer(question, best.text, refs, tuple(scored), tb.freeze(), False, best.citations, best.support)
+        answer = Answer(question, best.text, refs, tuple(scored), tb.freeze(), False, best.citations, best.support)
+        # no question text in logs: services log to shared systems, questions can be private
+        log.debug("answered in %.2f s from %d references (%d candidates, generator %s)",
+                  answer.trace.timings["total"], len(refs), len(scored), tb.models.get("generator", ""))
+        return answer
 
     def _abstain(self, question: str, refs: tuple[Reference, ...], tb: TraceBuilder) -> Answer:
         text, event = tb.abstain or (message("abstain", tb.language),
                                      "abstained: no reference passed the relevance threshold")
         tb.events.append(event)
+        log.debug("%s", event)
         return Answer(question, text, refs, (), tb.freeze(), True, ())
 
     async def _generate(self, question: str, refs: tuple[Reference, ...], tb: TraceBuilder,
