@@ -80,9 +80,10 @@ class FetchConfig:
     user_agent: str = "webglm/0.1 (+https://github.com/webglm/webglm)"
     robots: bool = False
     extract_timeout: float = 2.0
-    # worker processes that extract pages in parallel (0: threads of this process only); two
-    # doubled pages/s on 2 cores where threads gain nothing under the GIL (docs/benchmarks.md)
-    extract_processes: int = 2
+    # worker processes that extract pages in parallel (0: threads of this process only). Threads
+    # gain nothing under the GIL; processes only pay with idle cores: on the shared 2-core machine
+    # they did not (docs/benchmarks.md), so they are opt-in
+    extract_processes: int = 0
     pdf: bool = True  # read application/pdf when the optional pypdf extractor is installed
 
     def __post_init__(self) -> None:
