@@ -145,9 +145,9 @@ class RankConfig:
     prefilter: int = 64  # corpus index: candidates from each of BM25 and FAISS (stored vectors, no encoding)
     # web mode: passages encoded per question. All of them when there are no more; otherwise BM25's
     # best 3/4 of the budget plus each page's leading passages. Encoding every passage costs about as
-    # much as WebGLM's own method; 32 found every own page of 52 groups at ~3x its speed, 64 was
-    # ~1.8x (docs/benchmarks.md, "Retrieval against WebGLM's method")
-    dense_budget: int = 32
+    # much as WebGLM's own method; 16 found 23 of 24 own pages (WebGLM's method 22, budget 32: 24)
+    # at 5.2-5.7x its speed, 32 at 3.1-3.4x (docs/benchmarks.md, "Speed: dense budget ...")
+    dense_budget: int = 16
     dense_weight: float = 0.7  # fusion weight of the dense score (tuned on Stack Exchange, docs/benchmarks)
     mmr_lambda: float = 0.8  # 1.0 disables diversity
     per_url_cap: int = 2
