@@ -13,12 +13,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .compat import tomllib
 from .errors import ConfigError
 
 
