@@ -1,8 +1,8 @@
 """The ``webglm`` command line: a thin layer over the public API (``python -m webglm``).
 
-One module per area registers its commands on :data:`app`. User errors (bad input,
-missing files, unknown settings) print one line on stderr and exit with status 2;
-they never print a traceback.
+One module per area registers its commands on :data:`app`. Every error is one ``error:``
+line on stderr (the traceback only with ``--debug``); the status is 2 for a wrong command line
+and 1 for a runtime failure (``webglm.cli.common``).
 """
 
 from __future__ import annotations
