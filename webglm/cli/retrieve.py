@@ -7,7 +7,7 @@ import json
 import os
 import textwrap
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -52,7 +52,7 @@ def retrieve(
     from webglm.types import to_dict
 
     question = validate_question(check_utf8(question, "question"))
-    flags = {"search.engine": engine, "rank.top_k": top_k}
+    flags: dict[str, Any] = {"search.engine": engine, "rank.top_k": top_k}
     if allow_host:
         flags["fetch.allow_hosts"] = tuple(allow_host)
     cfg = build_config(config_file, sets, **flags)
