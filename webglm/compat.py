@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 
+# Feature tests rather than version checks: the fallbacks then also serve an interpreter that
+# lacks the module for any other reason, and a test can exercise them on 3.11. (The ignores are
+# for mypy, which checks for 3.10: there the first import is missing, on 3.11 the second redefines.)
 try:
-    import tomllib
+    import tomllib  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+    import tomli as tomllib  # type: ignore[no-redef, unused-ignore]
 
 try:
-    timeout = asyncio.timeout
+    timeout = asyncio.timeout  # type: ignore[attr-defined, unused-ignore]
 except AttributeError:  # Python 3.10
-    from async_timeout import timeout  # type: ignore[no-redef]
+    from async_timeout import timeout  # type: ignore[no-redef, assignment, unused-ignore]
 
 __all__ = ["timeout", "tomllib"]

@@ -11,7 +11,6 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import click
 import typer
 
 from webglm.config import WebGLMConfig, load_config
@@ -40,6 +39,11 @@ ALWAYS_JSON = "The result is JSON either way (accepted so that scripts can pass 
 USAGE_ERRORS: tuple[type[WebGLMError], ...] = (ConfigError, InputError, CorpusError, EvalError)
 
 _state = {"debug": False}
+
+# typer's own exits and usage errors pass through the catch-all with their meaning (usage: 2).
+# ClickException is click's, or the copy newer typer releases vendor: found through BadParameter.
+_TYPER_EXITS: tuple[type[BaseException], ...] = (
+    typer.Exit, typer.Abort, *[c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"])
 
 
 @app.callback()
@@ -105,8 +109,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
-            raise  # typer's own exits and usage errors (status 2) keep their meaning
+        except _TYPER_EXITS:
+            raise
         except WebGLMError as exc:
             raise _fail("error: " + str(exc).replace("\n", " "), exit_status(exc)) from None
         except KeyboardInterrupt:
