@@ -30,7 +30,10 @@ def test_passages_cover_text_in_order_within_the_size_limit(text, config):
     assert all(count_tokens(p.text) <= config.max_tokens for p in passages)
     # in order: spans start and end strictly later than the previous one
     for a, b in zip(passages, passages[1:]):
-        assert a.start < b.start and a.end < b.end and b.start <= a.end + len(text)
+        assert a.start < b.start and a.end < b.end
+        # the text carried over from one passage into the next is at most overlap_tokens long
+        carried = count_tokens(text[b.start:a.end]) if b.start < a.end else 0
+        assert carried <= config.overlap_tokens, (carried, config.overlap_tokens)
     # coverage: every token of the text lies inside some passage span
     spans = [(p.start, p.end) for p in passages]
     for start, end in token_spans(text):

@@ -142,5 +142,6 @@ def test_train_scorer_command_on_a_jsonl_file(tiny_bert, tmp_path):
                             question_max_length=16)
     metrics = train_scorer_command([str(data)], str(tmp_path / "out"), config=cfg, echo=lines.append)
     assert lines[0].startswith("pairs: {'train'") and any(line.startswith("epoch 1:") for line in lines)
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_length_baseline"] == 1.0
+    assert metrics["test_accuracy"] >= 0.9, metrics  # the fixture is learnable (see _pairs)
+    assert metrics["test_length_baseline"] == 1.0  # a property of the fixture: chosen is always longer
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["test_pairs"] == metrics["test_pairs"]

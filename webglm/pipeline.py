@@ -281,9 +281,9 @@ class WebGLM:
             await asyncio.to_thread(self._load_corpus)
             opened = self._corpus
             tb.failures.extend(opened.failures)
-            tb.models["encoder"] = getattr(self.encoder, "model_id", "")
             with tb.timed("rank"):
                 ranking = await asyncio.to_thread(opened.index.rank, question, self.config.rank)
+            _note_encoder(tb.models, self.encoder)
             tb.counters["passages"] = float(len(opened.index))
         else:
             retriever = self._web_retriever()
@@ -301,7 +301,7 @@ class WebGLM:
                 tb.abstain = _empty_retrieval(len(retrieval.hits), retrieval.failures, tb.language)
                 return (), True
             await asyncio.to_thread(self._load_encoder)
-            tb.models["encoder"] = getattr(self.encoder, "model_id", "")
+            _note_encoder(tb.models, self.encoder)
             if self._ranker is None:
                 from .contriever import Ranker
 
@@ -454,9 +454,14 @@ class WebGLM:
                 await client.aclose()
             self._clients = None
             self._retriever = None
-        aclose = getattr(self._backend or (self._writer and self._writer.backend), "aclose", None)
+        backend = self._backend or (self._writer and self._writer.backend)
+        # Backends that hold connections close them with ``aclose`` (async) or ``close``
+        # (the OpenAI backend's sync httpx client); model backends define neither.
+        aclose = getattr(backend, "aclose", None)
         if aclose is not None:
             await aclose()
+        elif callable(getattr(backend, "close", None)):
+            backend.close()
 
     async def __aenter__(self) -> "WebGLM":
         return self
@@ -470,6 +475,14 @@ class WebGLM:
             return {}
         return {"location": self._corpus.location, "passages": len(self._corpus.index),
                 "files_read": self._corpus.files_read, "from_cache": self._corpus.from_cache}
+
+
+def _note_encoder(models: dict, encoder: object) -> None:
+    """Record the encoder's id, and how it ran (``onnx/int8``) once it is loaded."""
+    models["encoder"] = getattr(encoder, "model_id", "")
+    runtime = getattr(encoder, "runtime", "")
+    if runtime:
+        models["encoder_runtime"] = f"{runtime}/{'int8' if getattr(encoder, 'quantized', False) else 'fp32'}"
 
 
 def replace_config(cfg: WebGLMConfig, **sections) -> WebGLMConfig:

@@ -131,6 +131,7 @@ class OpenAIBackend:
             self._model_checked = True
 
     def close(self) -> None:
+        """Close the HTTP client; the next request opens a new one."""
         if self._client is not None:
             self._client.close()
             self._client = None
