@@ -15,7 +15,7 @@ pytest.importorskip("milvus_lite")
 
 from typer.testing import CliRunner  # noqa: E402
 
-import cli  # noqa: E402
+from webglm import cli  # noqa: E402
 from webglm.config import GenerateConfig, WebGLMConfig  # noqa: E402
 from webglm.contriever import HashTextEncoder  # noqa: E402
 from webglm.contriever.milvus import MilvusStore, parse_uri  # noqa: E402
