@@ -2,7 +2,7 @@
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from webglm.config import ChunkConfig
@@ -24,6 +24,11 @@ CONFIGS = st.builds(
 
 @settings(max_examples=150, deadline=None)
 @given(TEXT, CONFIGS)
+# short sentences that could all be carried over: the overlap bound has to hold here
+@example(" ".join(f"Word{i} a b c." for i in range(40)),
+         ChunkConfig(max_tokens=20, overlap_tokens=0, dedup=False, per_url_cap=10_000))
+@example(" ".join(f"Word{i} a b c." for i in range(40)),
+         ChunkConfig(max_tokens=30, overlap_tokens=6, dedup=False, per_url_cap=10_000))
 def test_passages_cover_text_in_order_within_the_size_limit(text, config):
     passages = chunk_text(text, url="https://e.org/p", title="T", config=config)
     # size limit
