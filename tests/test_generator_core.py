@@ -308,7 +308,7 @@ SYNTHETIC = {
 _MARK = re.compile(r"\[\d+\]")
 
 
-def _words(text: str) -> set[str]:
+def _word_set(text: str) -> set[str]:
     return set(re.findall(r"\w+", _MARK.sub(" ", text).lower()))
 
 
@@ -331,7 +331,7 @@ def test_llamacpp_model_writes_the_answer_and_cites(llama_backend):
     for question, refs in SYNTHETIC.items():
         (cand,) = writer.write(question, refs, n=1)
         assert cand.finish_reason != EXTRACTIVE_FALLBACK and cand.tokens_in > 0, cand
-        assert cand.raw_text.strip() and _words(cand.text) <= _words(cand.raw_text), (cand.text, cand.raw_text)
+        assert cand.raw_text.strip() and _word_set(cand.text) <= _word_set(cand.raw_text), (cand.text, cand.raw_text)
         assert set(cand.citations) <= {r.index for r in refs}
         model_cited += bool(find_citations(cand.raw_text))
     assert model_cited >= 1  # zero-shot SmolLM2 never cites; the prompt's worked example makes it
@@ -350,7 +350,7 @@ def test_llamacpp_n3_candidates_injection_and_fallback(llama_backend):
         if cand.finish_reason == EXTRACTIVE_FALLBACK:
             assert _quoted_from_cited(cand, refs), cand.text
         else:
-            assert _words(cand.text) <= _words(cand.raw_text), (cand.text, cand.raw_text)
+            assert _word_set(cand.text) <= _word_set(cand.raw_text), (cand.text, cand.raw_text)
 
 
 @pytest.mark.slow
