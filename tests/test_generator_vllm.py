@@ -15,8 +15,8 @@ from webglm.errors import GenerationError
 from webglm.eval.cli_support import eval_command
 from webglm.generator import make_backend
 from webglm.generator.backends import SamplingParams
-from webglm.generator.openai import retry_after
 from webglm.generator.prompts import Prompt
+from webglm.retry import retry_after
 from webglm.testing import HashEncoder
 
 from vllm_like import MODEL, VLLMLikeServer
