@@ -72,3 +72,13 @@ def test_sampled_llamacpp_candidates_match_across_paths(corpus, n):
     over = {"generate.n_threads": 1, "generate.max_new_tokens": 24, "generate.fallback": "none"}
     glm_stream, glm_batch = (_glm(corpus, n, backend="llamacpp", **over).load() for _ in range(2))
     _check_same(glm_stream, glm_batch, n)
+
+
+def test_one_candidate_gets_the_citation_score_best_of_n_gives():
+    from webglm import WebGLM
+    from webglm.scorer.select import citation_quality
+    from webglm.types import Candidate
+
+    cand = Candidate("Paris is in France [1]. It is big.", (1,), citation_precision=1.0, citation_recall=0.5)
+    (scored,) = WebGLM()._select("Where is Paris?", [cand], None, None)
+    assert scored.citation_score == pytest.approx(citation_quality(cand)) == pytest.approx(2 / 3)

@@ -207,8 +207,10 @@ class WebGLM(Sources):
     def _select(self, question: str, candidates: Sequence[Candidate], tb: TraceBuilder,
                 call: Call) -> list[ScoredAnswer]:
         if len(candidates) == 1:
-            c = candidates[0]
-            return [ScoredAnswer(c, 0.0, c.citation_precision or 0.0, 0.0)]
+            from .scorer.select import citation_quality
+
+            c = candidates[0]  # the same citation score as best-of-n gives (F1 of precision and recall)
+            return [ScoredAnswer(c, 0.0, citation_quality(c), 0.0)]
         from .scorer import select_best
 
         tb.models["scorer"] = getattr(self.reward_model, "model_id", "")
