@@ -16,6 +16,7 @@ Candidates whose library is not installed are skipped with a note.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -30,8 +31,6 @@ from bench.retriever_extract import _default_dir, _page, load_pages  # noqa: E40
 
 
 def _webglm(html: str) -> str:
-    import importlib
-
     module = importlib.import_module("webglm.retriever.extract")
 
     return module._extract_sync(_page("https://saved.example/", html))[1]
@@ -52,7 +51,7 @@ def _trafilatura_switch(**switch: bool) -> Callable[[str], str]:
     def run(html: str) -> str:
         import trafilatura
 
-        from webglm.retriever import extract
+        extract = importlib.import_module("webglm.retriever.extract")
 
         tree = extract._clean_tree(html)
         if tree is None:
@@ -65,7 +64,7 @@ def _trafilatura_switch(**switch: bool) -> Callable[[str], str]:
 
 def _soup_only(html: str) -> str:
     """webglm's BeautifulSoup fallback alone (it runs when trafilatura finds < 200 characters)."""
-    from webglm.retriever import extract
+    extract = importlib.import_module("webglm.retriever.extract")
 
     return extract._soup_text(html)
 
