@@ -86,9 +86,14 @@ async def test_saved_real_pages(servers, shared_data):
     assert not [f for f in result.failures if f.stage == "fetch"]
     covered = {p.url for p in result.passages}
     assert len(covered) >= 7
+    kept = total = 0
     for i, (_, info) in enumerate(chosen):
         text = " ".join(p.text for p in result.passages if p.url.endswith(f"/real{i}.html"))
-        assert sum(" ".join(s.split()) in text for s in info["with"]) >= len(info["with"]) // 2
+        found = sum(" ".join(s.split()) in text for s in info["with"])
+        assert found >= len(info["with"]) // 2, (i, found, len(info["with"]))
+        kept, total = kept + found, total + len(info["with"])
+    # measured 24 of 28 (0.857) through fetch, extraction and chunking: the floor sits 0.02 below
+    assert kept / total >= 0.83, (kept, total)
 
 
 async def test_record_then_replay_touches_no_network(servers):
