@@ -73,7 +73,6 @@ def test_missing_and_corrupt_models_raise_model_errors(tmp_path):
 
 
 def test_corrupt_weights_raise_model_error(tmp_path):
-    pytest.importorskip("torch")
     import shutil
 
     shutil.copytree(default_scorer_dir(), tmp_path / "s")

@@ -4,15 +4,14 @@ import json
 import math
 
 import pytest
+import torch  # torch and transformers are hard dependencies: a broken install fails here
+import transformers
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
-from webglm.errors import ModelError  # noqa: E402 (after the importorskip guards)
-from webglm.scorer.data import PreferencePair  # noqa: E402 (after the importorskip guards)
-from webglm.scorer.evaluate import evaluate_scorer, length_baseline  # noqa: E402 (after the importorskip guards)
-from webglm.scorer.reward import RewardModel  # noqa: E402 (after the importorskip guards)
-from webglm.scorer.train import TrainScorerConfig, train_scorer  # noqa: E402 (after the importorskip guards)
+from webglm.errors import ModelError
+from webglm.scorer.data import PreferencePair
+from webglm.scorer.evaluate import evaluate_scorer, length_baseline
+from webglm.scorer.reward import RewardModel
+from webglm.scorer.train import TrainScorerConfig, train_scorer
 
 WORDS = ["the", "a", "beer", "hop", "malt", "yeast", "ale", "lager", "brew", "taste", "cold", "warm", "good", "bad", "long", "short", "answer", "question", "why", "how"]
 
