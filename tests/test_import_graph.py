@@ -5,7 +5,9 @@ or inside a function (a lazy import that closes a loop is still a cycle, it only
 except those under ``if TYPE_CHECKING:``. ``from pkg import name`` points at the submodule
 ``pkg.name`` when there is one, else at ``pkg`` itself. Importing a submodule also runs its
 package's ``__init__``; that implicit edge is left out, since every ``__init__`` that
-re-exports its submodules would otherwise close a loop."""
+re-exports its submodules would otherwise close a loop. Names that :mod:`webglm.registry`
+imports by string (``"webglm.generator.hf:TransformersBackend"``) are not edges either: the
+registry resolves them on first use, the way a plugin's entry point is resolved."""
 
 import ast
 from pathlib import Path
