@@ -67,7 +67,7 @@ def _listing(sources: Sequence[str]) -> tuple[dict[str, Path], list[str]]:
 def _changed(name: str, path: Path, known: dict | None) -> dict | None:
     """The file's new record when it must be (re)indexed, else None."""
     st = path.stat()
-    info = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    info: dict[str, int | str] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
     if known and known.get("size") == st.st_size and known.get("mtime_ns") == st.st_mtime_ns:
         return None
     info["sha256"] = digest(path)

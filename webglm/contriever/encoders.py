@@ -100,7 +100,7 @@ class BaseEncoder(abc.ABC):
             rows = [found[k] if r is None else r for k, r in zip(keys, rows)]
         if not rows:
             return np.zeros((0, self.dim()), dtype=np.float32)
-        return np.stack(rows).astype(np.float32, copy=False)
+        return np.stack([r for r in rows if r is not None]).astype(np.float32, copy=False)
 
     def _encode_sorted(self, texts: list[str], kind: PassageKind) -> list[np.ndarray]:
         """Encode in batches of similar length so little compute is spent on padding."""
@@ -191,14 +191,14 @@ def model_prefixes(path: Path, rank: RankConfig) -> tuple[str, str]:
     auto reads the folder's sentence-transformers ``prompts`` and knows e5's "query: "/"passage: "."""
     auto: tuple[str, str] = ("", "")
     meta = path / "config_sentence_transformers.json"
-    prompts = {}
+    prompts: dict[str, str] = {}
     if meta.is_file():
         try:
             prompts = json.loads(meta.read_text(encoding="utf-8")).get("prompts") or {}
         except (OSError, ValueError):
             prompts = {}
     if prompts.get("query") or prompts.get("passage") or prompts.get("document"):
-        auto = (prompts.get("query", ""), prompts.get("passage", prompts.get("document", "")))
+        auto = (prompts.get("query", ""), prompts.get("passage", prompts.get("document", "")) or "")
     elif "e5" in path.name.lower().replace("-", ""):
         auto = ("query: ", "passage: ")
     return (auto[0] if rank.query_prefix == "auto" else rank.query_prefix,
