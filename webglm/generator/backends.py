@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 from .. import registry
 from ..config import GenerateConfig
@@ -139,7 +139,7 @@ class LlamaCppBackend:
         # (docs/benchmarks.md), so the writer quotes references instead. Other models: any language.
         self.languages: tuple[str, ...] = ("en",) if self.path is None else ()
         self.n_ctx = gen.n_ctx
-        self._llm = None
+        self._llm: Any = None  # a llama_cpp.Llama once loaded
         self._lock = threading.Lock()  # one llama context: one generation at a time
 
     def load(self) -> None:

@@ -91,7 +91,7 @@ class WebRetriever:
             return list(stored)[:k], ["search: replayed recorded results"], []
         try:
             if hasattr(self.engine, "search_with_events"):
-                hits, events = await self.engine.search_with_events(question, k)  # type: ignore[attr-defined]
+                hits, events = await self.engine.search_with_events(question, k)
             else:
                 hits = await self.engine.search(question, k)
                 events = [f"search: {self.engine.name} answered with {len(hits)} results"]

@@ -165,7 +165,7 @@ def _pdf_text(page: Page) -> tuple[str, str]:
 
     try:
         reader = pypdf.PdfReader(io.BytesIO(page.text.encode("latin-1")))
-        title = str((reader.metadata or {}).get("/Title", "") or "")
+        title = str(reader.metadata.get("/Title", "") or "") if reader.metadata else ""
         parts = [(p.extract_text() or "") for p in reader.pages[:_PDF_MAX_PAGES]]
     except (pypdf.errors.PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise FetchError(
