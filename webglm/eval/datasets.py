@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+import typing
 from typing import Any, Literal
 
 from ..errors import EvalError
@@ -74,6 +75,10 @@ class Fields:
     id: str = "id"
     references: str = "references"
     kind: AnswerKind = "short"
+
+    def __post_init__(self) -> None:
+        if self.kind not in typing.get_args(AnswerKind):  # names come from the command line too
+            raise EvalError(f"unknown answer kind {self.kind!r}", hint="use short, long or none")
 
 
 class _BadRow(ValueError):
@@ -166,7 +171,7 @@ class _Collector:
         self.examples: list[Example] = []
         self.skipped: list[Failure] = []
 
-    def add(self, where: str, build: Callable[[], Example | None]) -> None:
+    def add(self, where: str, build: Callable[..., Example | None]) -> None:
         try:
             ex = build()
         except _BadRow as exc:
