@@ -78,7 +78,11 @@ class _Completed:
         return len(text.encode("utf-8")) // 3 + 1  # about 3 bytes per token for BPE vocabularies
 
     def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]:
-        return self.inner.generate(prompt, n, params)  # type: ignore[attr-defined]
+        out = list(self.inner.generate(prompt, n, params))  # type: ignore[attr-defined]
+        if len(out) != n:  # the writer pairs completions with candidate seeds: a short list is a bug
+            raise GenerationError(f"backend {self.model_id} returned {len(out)} completions, {n} were asked for",
+                                  hint="generate(prompt, n, params) must return n completions")
+        return out
 
     def stream(self, prompt: Prompt, params: SamplingParams) -> Iterator[str]:
         streamer = getattr(self.inner, "stream", None)
