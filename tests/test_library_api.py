@@ -285,3 +285,28 @@ def test_async_lifecycle_answers_repeatedly_inside_one_loop():
     a, b = asyncio.run(run())
     assert a.text and b.text and len(b.references) == 1
     assert backend.calls == [1, 1]
+
+
+def test_a_registered_store_scheme_opens_as_a_corpus():
+    opened = []
+
+    def factory(uri, encoder, config, create):
+        opened.append((uri, create))
+        return DictStore()
+
+    registry.stores.register("memtest", factory)
+    try:
+        glm = WebGLM(_cfg(), corpus="memtest:tea", encoder=HashEncoder(), backend=OnlyGenerate())
+        answer = glm.answer(QUESTION, top_k=1)
+    finally:
+        registry.stores.unregister("memtest")
+    assert opened == [("memtest:tea", False)]
+    assert [r.passage.id for r in answer.references] == ["s0"]
+
+
+def test_an_unknown_store_scheme_lists_the_known_stores():
+    assert registry.store_scheme("docs") is None and registry.store_scheme("C:/docs") is None
+    assert registry.store_scheme("milvus-lite:docs.db") == "milvus-lite"
+    with pytest.raises(ConfigError, match="unknown corpus store 'pgvector'") as err:
+        registry.store_scheme("pgvector://db/docs")
+    assert "milvus-lite, milvus" in err.value.hint

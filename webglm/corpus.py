@@ -144,9 +144,9 @@ def open_corpus(
     """Open a saved index, a Milvus corpus (``milvus-lite:PATH.db``, ``milvus://HOST:PORT/NAME``),
     or index a plain folder through the on-disk cache."""
     from .contriever import CorpusIndex, is_index_dir
-    from .contriever.milvus import is_milvus_uri
+    from .registry import store_scheme
 
-    if is_milvus_uri(path):
+    if store_scheme(path) is not None:
         from .stores import open_store
 
         store = open_store(str(path), encoder, config)

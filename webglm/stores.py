@@ -39,7 +39,18 @@ class SyncReport:
 
 
 def open_store(uri: str, encoder, config: WebGLMConfig, *, create: bool = False):
-    """A connected :class:`~webglm.protocols.CorpusStore` for a ``milvus-lite:`` / ``milvus://`` URI."""
+    """A connected :class:`~webglm.protocols.CorpusStore` for a store URI: ``milvus-lite:PATH.db``,
+    ``milvus://HOST:PORT/NAME``, or a scheme a plugin registers (``webglm.stores`` entry points)."""
+    from . import registry
+
+    scheme = registry.store_scheme(uri)
+    if scheme is None:
+        raise registry.stores.unknown(uri.partition(":")[0] if ":" in uri else uri)
+    return registry.stores.create(scheme, uri, encoder, config, create)
+
+
+def milvus_store(uri: str, encoder, config: WebGLMConfig, create: bool = False):
+    """The ``milvus-lite`` / ``milvus`` store factory."""
     from .contriever.milvus import MilvusStore
 
     return MilvusStore(uri, encoder, config.rank).open(create=create)
