@@ -310,3 +310,11 @@ def test_an_unknown_store_scheme_lists_the_known_stores():
     with pytest.raises(ConfigError, match="unknown corpus store 'pgvector'") as err:
         registry.store_scheme("pgvector://db/docs")
     assert "milvus-lite, milvus" in err.value.hint
+
+
+def test_unknown_engine_or_backend_names_fail_at_construction():
+    with pytest.raises(ConfigError, match="unknown search engine 'nope'"):
+        WebGLM(load_config(overrides={"search.engine": "nope"}))
+    with pytest.raises(ConfigError, match="unknown generator backend 'nope'"):
+        WebGLM(load_config(overrides={"generate.backend": "nope"}), corpus="docs")
+    WebGLM(load_config(overrides={"generate.backend": "nope"}), corpus="docs", backend=OnlyGenerate())

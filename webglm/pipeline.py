@@ -95,6 +95,8 @@ class WebGLM(Sources):
         if engine is not None and (retriever is not None or corpus is not None or store is not None):
             raise ConfigError("engine is only used by the web retriever",
                               hint="drop engine, or drop corpus/store/retriever")
+        self._check_names(web=corpus is None and store is None and retriever is None and engine is None
+                          and not replay, backend=backend is None)
         self.corpus_path = corpus
         self._engine = engine
         self._encoder: Any = encoder
@@ -112,6 +114,16 @@ class WebGLM(Sources):
         self._clients: Any = None
         self._retriever: Any = None
         self.load_seconds: dict[str, float] = {}
+
+    def _check_names(self, *, web: bool, backend: bool) -> None:
+        """Unknown engine or backend names fail here, before any model loads."""
+        from . import registry
+
+        engine = self.config.search.engine
+        if web and engine not in ("auto", "local") and engine not in registry.search_engines:
+            raise registry.search_engines.unknown(engine, also=("auto",))
+        if backend and self.config.generate.backend not in registry.backends:
+            raise registry.backends.unknown(self.config.generate.backend)
 
     # --- loading --------------------------------------------------------------
 
