@@ -46,7 +46,6 @@ def test_option_errors(tmp_path):
 
 
 def _pipeline_kwargs():
-    pytest.importorskip("webglm.pipeline", reason="pipeline not available in this checkout")
     from webglm.config import load_config
     from webglm.testing import HashEncoder
 

@@ -208,8 +208,9 @@ async def test_robots_txt_is_honoured_when_enabled(pages):
 
 
 async def test_user_agent_and_concurrency(pages):
-    urls = [pages.add(f"/p{i}.html", GOOD) for i in range(12)]
+    urls = [pages.url + f"/slow/0.2?page={i}" for i in range(8)]
     result = await _fetch(_config(pages, per_host=2), urls)
-    assert len(result.pages) == 12
+    assert len(result.pages) == 8
     agents = {r[2].get("User-Agent") for r in pages.requests}
     assert agents == {FetchConfig().user_agent}
+    assert pages.peak_in_flight == 2  # per_host caps the requests in flight, and both slots were used
