@@ -383,11 +383,11 @@ class WebGLM(Sources):
         backend = self._backend or (self._writer and self._writer.backend)
         # Backends that hold connections close them with ``aclose`` (async) or ``close``
         # (the OpenAI backend's sync httpx client); model backends define neither.
-        aclose = getattr(backend, "aclose", None)
+        aclose, close = getattr(backend, "aclose", None), getattr(backend, "close", None)
         if aclose is not None:
             await aclose()
-        elif callable(getattr(backend, "close", None)):
-            backend.close()
+        elif callable(close):
+            close()
 
     async def __aenter__(self) -> "WebGLM":
         return self
