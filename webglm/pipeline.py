@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import os
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence, TypeVar
@@ -402,11 +401,6 @@ class WebGLM(Sources):
             return {}
         return {"location": self._corpus.location, "passages": len(self._corpus.index),
                 "files_read": self._corpus.files_read, "from_cache": self._corpus.from_cache}
-
-
-def replace_config(cfg: WebGLMConfig, **sections: Any) -> WebGLMConfig:
-    """Convenience: ``replace_config(cfg, rank=dataclasses.replace(cfg.rank, top_k=3))``."""
-    return dataclasses.replace(cfg, **sections)
 
 
 __all__ = ["WebGLM", "validate_question", "ABSTAIN_TEXT", "NO_OPTIONS"]
