@@ -81,7 +81,7 @@ def best_scores(ranker, questions, pools) -> list[float]:
 
 def calibration(sites, indexes, encoder, cfg) -> dict:
     """Best fused score for own-site pools (relevant) vs other-site pools (irrelevant)."""
-    ranker = Ranker(encoder, dataclasses.replace(cfg, min_score=-1e9))
+    ranker = Ranker(encoder, dataclasses.replace(cfg, min_score=-1e9, min_lexical_score=0.0))
     out = {}
     for name, other in ((sites[0].name, sites[1].name), (sites[1].name, sites[0].name)):
         site = next(s for s in sites if s.name == name)

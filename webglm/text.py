@@ -166,6 +166,7 @@ def is_cjk(text: str) -> bool:
 # One group of citation marks: "[1]", "[1, 2]", "[1-3]", "[2 and 4]" (group 1 is the inside).
 CITATION = re.compile(r"\[\s*(\d+(?:\s*(?:[-\u2013,]|and)\s*\d+)*)\s*\]")
 MAX_RANGE = 20  # "[1-300]" is not a citation of 300 references
+_MARK_AND_SPACE = re.compile(r"[ \t]*" + CITATION.pattern)
 _PUNCT_AFTER = re.compile(r"\s+([.,;:!?\u3002\uff0c\uff1b\uff1a\uff01\uff1f])")
 
 
@@ -191,8 +192,9 @@ def find_citations(text: str) -> list[int]:
 
 
 def strip_citations(text: str) -> str:
-    """``text`` without citation marks (and without the spaces they leave before punctuation)."""
-    return _PUNCT_AFTER.sub(r"\1", CITATION.sub("", text)).strip()
+    """``text`` without citation marks, the spaces before them, and the spaces they leave
+    before punctuation (``"Acids [1] isomerise [2]."`` -> ``"Acids isomerise."``)."""
+    return _PUNCT_AFTER.sub(r"\1", _MARK_AND_SPACE.sub("", text)).strip()
 
 
 def rouge1_precision(candidate: str, target: str) -> float:

@@ -160,9 +160,9 @@ def eval_retriever(
     if fmt == "beir" or (fmt == "auto" and is_beir_dir(data)):
         modes = [m.strip() for m in mode.split(",") if m.strip()]
         split_document = _beir_chunker(cfg.chunk) if chunk else None
-        by_mode = evaluate_beir_modes(data, make_encoder(cfg.rank), modes=modes, rank=cfg.rank, split=split or "test",
+        metrics: dict[str, Any] = evaluate_beir_modes(data, make_encoder(cfg.rank), modes=modes, rank=cfg.rank, split=split or "test",
                                       limit=limit, split_document=split_document)
-        metrics: Any = by_mode[modes[0]] if len(modes) == 1 else by_mode
+        metrics = metrics[modes[0]] if len(modes) == 1 else metrics
     else:
         metrics = evaluate_retriever(data, rank=cfg.rank, mode=mode, holdout=holdout, split=split or "all",
                                      limit=limit)

@@ -58,10 +58,10 @@ def _skipped(failures) -> list[dict]:
 
 
 def _index_into_store(sources: list[str], uri: str, encoder, cfg: WebGLMConfig, progress, as_json: bool) -> None:
-    from webglm.contriever.milvus import is_milvus_uri
+    from webglm.registry import store_scheme
     from webglm.stores import describe, open_store, sync_store
 
-    if not is_milvus_uri(uri):
+    if store_scheme(uri) is None:
         raise InputError(f"unknown store {uri!r}", hint="use milvus-lite:PATH.db or milvus://HOST:PORT/collection")
     store = open_store(uri, encoder, cfg, create=True)
     try:

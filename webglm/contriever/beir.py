@@ -63,7 +63,8 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             try:
                 row = json.loads(line)
             except ValueError as exc:
-                raise InputError(f"{path}:{line_no}: not valid JSON ({exc.msg})", stage="eval", url=str(path),
+                why = getattr(exc, "msg", str(exc))  # .msg exists on JSONDecodeError only
+                raise InputError(f"{path}:{line_no}: not valid JSON ({why})", stage="eval", url=str(path),
                                  hint="each line must be one JSON object") from None
             if not isinstance(row, dict) or "_id" not in row:
                 raise InputError(f"{path}:{line_no}: a JSON object with an \"_id\" is needed", stage="eval",
@@ -134,7 +135,7 @@ def ranked_documents(index: CorpusIndex, query: str, mode: str, cfg: RankConfig,
         _, found = index.faiss_index.search(qvec[None, :], min(depth, len(index)))
         hits = [index.passages[int(i)] for i in found[0] if i >= 0]
     else:
-        run = dataclasses.replace(cfg, top_k=depth, min_score=-1e9, prefilter=max(cfg.prefilter, depth))
+        run = dataclasses.replace(cfg, top_k=depth, min_score=-1e9, min_lexical_score=0.0, prefilter=max(cfg.prefilter, depth))
         hits = [r.passage for r in index.rank(query, run).references]
     return list(dict.fromkeys(p.url.removeprefix("beir:") for p in hits))
 
