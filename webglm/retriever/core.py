@@ -97,7 +97,7 @@ class WebRetriever:
                 return list(stored)[:k], ["search: reused recorded results"], []
         try:
             if hasattr(self.engine, "search_with_events"):
-                hits, events = await self.engine.search_with_events(question, k)  # type: ignore[attr-defined]
+                hits, events = await self.engine.search_with_events(question, k)
             else:
                 hits = await self.engine.search(question, k)
                 events = [f"search: {self.engine.name} answered with {len(hits)} results"]
@@ -141,8 +141,9 @@ class WebRetriever:
         for page in result.pages:
             self.page_store.put_page(page)
         put_failure = getattr(self.page_store, "put_failure", None)
-        for failure in result.failures if put_failure is not None else ():
-            put_failure(failure.url, failure.kind, failure.detail)
+        if put_failure is not None:
+            for failure in result.failures:
+                put_failure(failure.url, failure.kind, failure.detail)
         order = {u: i for i, u in enumerate(urls)}
         return FetchResult(tuple(sorted(pages + list(result.pages), key=lambda p: order.get(p.url, len(order)))),
                            result.failures, result.elapsed)
