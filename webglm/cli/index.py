@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from collections.abc import Sized
+from typing import Optional, cast
 
 import typer
 
@@ -43,11 +44,12 @@ def index_build(
     opened = build_index(sources, encoder, cfg, out=out, progress=progress)
     for f in opened.failures:
         _err(f"skipped {f.url}: {f.detail}")
+    passages = len(cast(Sized, opened.index))  # OpenedCorpus.index: a CorpusIndex, typed object
     if as_json:
-        _say(json.dumps({"out": str(out), "passages": len(opened.index), "files_read": opened.files_read,
+        _say(json.dumps({"out": str(out), "passages": passages, "files_read": opened.files_read,
                          "skipped": _skipped(opened.failures)}, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"indexed {len(opened.index)} passages from {opened.files_read} files "
+    typer.echo(f"indexed {passages} passages from {opened.files_read} files "
                f"({len(opened.failures)} skipped) into {out}")
 
 
