@@ -7,7 +7,7 @@ import asyncio
 from webglm.config import GenerateConfig
 from webglm.generator import AnswerWriter
 from webglm.generator.backends import Completion
-from webglm.generator.short import compose, is_fact_question, short_prompt, verify
+from webglm.generator.short import clean_phrase, compose, is_fact_question, short_prompt, verify
 from webglm.testing import HashEncoder
 from webglm.types import EXTRACTIVE_FALLBACK, CandidateDone, Passage, Reference
 
@@ -59,11 +59,20 @@ def test_fact_questions_are_recognised():
 
 def test_verify_needs_the_phrase_word_for_word_in_a_sentence():
     sents = TITANIC.split(". ")
-    assert verify("31 March 1909", sents, "when did construction begin") == 0
+    assert verify("31 March 1909", sents, "when did construction begin") == ("31 march 1909", 0)
     assert verify("March 31, 1909", sents, "when did construction begin") is None  # not as written
     assert verify("Titanic", sents, "when was the titanic built") is None  # repeats the question
-    assert verify("a phrase that is far too long to be a short answer at all", sents, "q") is None
+    assert verify("15 April 1913", sents, "when was it built") is None  # a number no sentence has
+    assert verify("1 September 2017", sents, "when was it built") is None
     assert verify("", sents, "q") is None
+
+
+def test_verify_takes_the_confirmed_part_of_a_sentence_answer():
+    sents = ["The title song was sung by Matt Monro.", "The season ends on February 4, 2018."]
+    assert verify("The song was sung by Matt Monro", sents, "who sang the theme song") == ("sung by matt monro", 0)
+    assert verify("the end of the season is February 4, 2018", sents, "when is the end of the season") \
+        == ("february 4 2018", 1)
+    assert clean_phrase("The song was sung by Matt Monro. The original film had a") == "The song was sung by Matt Monro"
 
 
 def test_verified_phrase_leads_the_answer_with_its_cited_sentence():

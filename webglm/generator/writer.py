@@ -142,11 +142,11 @@ class AnswerWriter:
         params = SamplingParams(short.MAX_TOKENS, 0.0, self.gen.top_p, self.gen.seed, 1.0)
         done = self.backend.generate(prompt, 1, params)[0]
         phrase = short.clean_phrase(strip_think(done.text))
-        at = short.verify(phrase, [s for _i, s in picks], question)
-        if at is None:  # not in the picked sentences: quote them
+        found = short.verify(phrase, [s for _i, s in picks], question)
+        if found is None:  # not in the picked sentences: quote them
             return self.finish(done, references, question, quote=True)
-        idx, sentence = picks[at]
-        composed = Completion(short.compose(phrase, sentence, idx), done.tokens_in, done.tokens_out, "stop")
+        idx, sentence = picks[found[1]]
+        composed = Completion(short.compose(found[0], sentence, idx), done.tokens_in, done.tokens_out, "stop")
         return self.finish(composed, references, question)
 
     async def astream(self, question: str, references: Sequence[Reference],
