@@ -109,7 +109,7 @@ def _web_setup(args, stack: contextlib.ExitStack):
 
 
 def run(args, stack: contextlib.ExitStack) -> None:
-    from cli import parse_sets
+    from webglm.cli import parse_sets
     from webglm import WebGLM, load_config
 
     overrides: dict[str, object] = {"scorer.candidates": args.candidates}

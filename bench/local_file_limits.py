@@ -61,8 +61,8 @@ def _one(path: Path, index: bool) -> dict:
     start = time.perf_counter()
     if index:
         out = path.parent / (path.stem + ".idx")
-        subprocess.run([sys.executable, str(ROOT / "cli.py"), "index", "build", str(path), "--out", str(out), "-q"],
-                       check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "webglm", "index", "build", str(path), "--out", str(out), "-q"],
+                       check=True, capture_output=True, cwd=ROOT)
         passages = json.loads((out / "meta.json").read_text()).get("count")
     else:
         sys.path.insert(0, str(ROOT))

@@ -137,7 +137,7 @@ def main() -> None:
     ap.add_argument("--out", default="")
     args = ap.parse_args()
 
-    from cli import parse_sets
+    from webglm.cli import parse_sets
     from webglm import load_config
     from webglm.contriever import Ranker, make_encoder
 

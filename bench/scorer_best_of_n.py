@@ -9,7 +9,8 @@ as a local corpus (one Markdown file per passage), and the first ``--questions``
 questions are asked through the full pipeline (MiniLM ranking, SmolLM2 generation,
 citation check, scorer). Accuracy is the source's best_subspan_em (a normalised gold
 answer inside the normalised answer: ``webglm.eval.metrics.contains``); the support rate
-is the share of the chosen answer's sentences that a reference supports. ``--docs N``
+is the share of the chosen answer's sentences that a reference supports, the support
+probability the check's mean best probability over them. ``--docs N``
 also asks the first N questions of ``bench/ask_latency.py`` about the docs/ folder
 (no gold answers there: support rate and time only).
 
@@ -76,7 +77,8 @@ def _ask(glms, questions, golds, log=None):
     from webglm.eval.metrics import contains
     from webglm.types import EXTRACTIVE_FALLBACK
 
-    res = {n: {"accuracy": [], "support": [], "seconds": [], "distinct": [], "fallback": []} for n in glms}
+    res = {n: {"accuracy": [], "support": [], "probability": [], "seconds": [], "distinct": [], "fallback": []}
+           for n in glms}
     for glm in glms.values():  # warm-up, not counted: the first call pays one-off costs
         glm.answer(questions[-1])
     for i, q in enumerate(questions):
@@ -86,6 +88,8 @@ def _ask(glms, questions, golds, log=None):
             res[n]["seconds"].append(t.get("generate", 0.0) + t.get("score", 0.0))
             best = ans.candidates[0].candidate if ans.candidates else None
             res[n]["support"].append(_support_rate(best) if best else 0.0)
+            if best is not None and best.support_probability is not None:
+                res[n]["probability"].append(best.support_probability)
             res[n]["distinct"].append(len({s.candidate.text for s in ans.candidates}))
             res[n]["fallback"].append(sum(s.candidate.finish_reason == EXTRACTIVE_FALLBACK for s in ans.candidates)
                                       / max(1, len(ans.candidates)))
@@ -108,7 +112,7 @@ def _summary(res: dict, base: int = 1) -> dict:
                "candidates_quoted_by_fallback": round(mean(r["fallback"]), 3),
                "mean_seconds": round(mean(r["seconds"]), 2),
                "time_vs_n1": round(mean(r["seconds"]) / max(1e-9, mean(res[base]["seconds"])), 2)}
-        for key in ("accuracy", "support"):
+        for key in ("accuracy", "support", "probability"):
             if not r[key]:
                 continue
             row[key] = round(mean(r[key]), 3)
@@ -132,7 +136,8 @@ def summarize_rows(path: str) -> dict:
         for n in ns:
             for key, value in row[n].items():
                 res[int(n)].setdefault(key, []).append(value)
-    return {part: _summary({n: {k: r.get(k, []) for k in ("accuracy", "support", "seconds", "distinct", "fallback")}
+    return {part: _summary({n: {k: r.get(k, []) for k in ("accuracy", "support", "probability", "seconds", "distinct",
+                                                                    "fallback")}
                             for n, r in res.items()}) for part, res in parts.items()}
 
 

@@ -18,7 +18,7 @@ KETTLE = ("The red kettle boils water in four minutes on the small stove, "
 
 def cli(*args, env: dict | None = None, cache: Path | None = None, stdout=subprocess.PIPE,
         fsize: int | None = None, timeout: float = 120, drop_dac: bool = False) -> subprocess.CompletedProcess:
-    """Run ``python cli.py ARGS`` from the checkout; returns the finished process (text output).
+    """Run ``python -m webglm ARGS`` from the checkout; returns the finished process (text output).
 
     ``fsize`` caps the size of any file the process writes (RLIMIT_FSIZE with SIGXFSZ ignored,
     so writes fail with EFBIG the way they fail with ENOSPC on a full disk). ``drop_dac`` runs it
@@ -29,7 +29,7 @@ def cli(*args, env: dict | None = None, cache: Path | None = None, stdout=subpro
         full.pop(var, None)
     if cache is not None:
         full["WEBGLM_CACHE"] = str(cache)
-    argv = [sys.executable, str(ROOT / "cli.py"), *map(os.fsdecode, args)]
+    argv = [sys.executable, "-m", "webglm", *map(os.fsdecode, args)]
     if drop_dac:
         argv = dac_dropped(argv)
 

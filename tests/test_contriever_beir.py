@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from webglm.cli import app
 from webglm.config import ChunkConfig, RankConfig
 from webglm.contriever import make_encoder
 from webglm.contriever.beir import evaluate_beir, is_beir_dir, load_beir

@@ -187,7 +187,7 @@ def test_eval_attribution_rouge1_reports_auc_and_counts(tmp_path):
 def test_eval_attribution_cli_prints_json(tmp_path):
     from typer.testing import CliRunner
 
-    from cli import app
+    from webglm.cli import app
 
     res = CliRunner().invoke(app, ["eval-attribution", str(_expert(tmp_path)), "--set", "citation.method=rouge1"])
     assert res.exit_code == 0, res.output

@@ -82,7 +82,7 @@ def test_stackexchange_in_corpus_mode(tmp_path, monkeypatch):
 def test_export_corpus_command_holds_out_the_evaluated_threads(tmp_path):
     from typer.testing import CliRunner
 
-    from cli import app
+    from webglm.cli import app
 
     posts = tmp_path / "beer.example.com_Posts.xml"
     posts.write_text(_POSTS, encoding="utf-8")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from webglm.cli import app
 from webglm.config import ChunkConfig, FetchConfig, SearchConfig
 from webglm.retriever import WebRetriever, extract, make_clients, read_corpus
 from webglm.retriever.css import cascade, media_applies, parse_color, parse_sheet

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from webglm.cli import app
 from webglm.config import GenerateConfig
 from webglm.generator.backends import Completion, EchoBackend
 from webglm.generator.writer import AnswerWriter

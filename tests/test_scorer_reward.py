@@ -27,6 +27,24 @@ def test_citation_quality_formula():
     assert citation_quality(Candidate("x")) == 0.0
 
 
+def test_citation_quality_prefers_the_support_probability():
+    # the check's graded probability decides between candidates whose precision/recall tie
+    strong = Candidate("a [1]", (1,), citation_precision=1.0, citation_recall=1.0, support_probability=0.9)
+    weak = Candidate("b [1]", (1,), citation_precision=1.0, citation_recall=1.0, support_probability=0.55)
+    assert citation_quality(strong) == pytest.approx(0.9)
+    assert citation_quality(weak) == pytest.approx(0.55)
+
+    class Flat:
+        model_id = "flat"
+
+        def score(self, question, answers):
+            return [0.0] * len(answers)
+
+    ranked = select_best("q", [weak, strong], Flat())
+    assert [s.candidate.text for s in ranked] == ["a [1]", "b [1]"]
+    assert ranked[0].citation_score == pytest.approx(0.9)
+
+
 def test_select_best_orders_by_total():
     cands = [Candidate("one two three"), Candidate("one two three four five", citation_precision=0.0,
                                                    citation_recall=0.0),

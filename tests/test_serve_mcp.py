@@ -30,7 +30,7 @@ async def test_ask_and_search_over_stdio(tmp_path):
     (corpus / "rivers.md").write_text(RIVERS)
     env = {**os.environ, "WEBGLM_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     params = StdioServerParameters(command=sys.executable, cwd=str(ROOT), env=env,
-                                   args=["cli.py", "mcp", "--corpus", str(corpus), "--set", "generate.backend=echo",
+                                   args=["-m", "webglm", "mcp", "--corpus", str(corpus), "--set", "generate.backend=echo",
                                          "--set", "rank.encoder=hash"])
     async with Client(params) as client:
         names = {t.name for t in (await client.list_tools()).tools}

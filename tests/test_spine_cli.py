@@ -6,7 +6,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from webglm.cli import app
 from webglm.types import answer_from_json
 
 FAST = ["--set", "rank.encoder=hash", "--backend", "echo", "-q"]
@@ -164,7 +164,7 @@ def test_stream_prints_tokens_then_checked_answer(corpus, env):
 
 
 def test_quoted_fallback_is_labelled_in_the_answer_and_the_candidates():
-    from cli import format_answer
+    from webglm.cli import format_answer
     from webglm.types import Answer, Candidate, Passage, Reference, ScoredAnswer
 
     ref = Reference(1, Passage("p1", "Green tea leaves are steamed soon after picking.", "file:tea.md", "Tea"), 0.9)

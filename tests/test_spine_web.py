@@ -5,7 +5,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from webglm.cli import app
 from webglm.retriever.testing import FakeSearchAPI, PageServer
 from webglm.types import answer_from_json
 

@@ -15,7 +15,7 @@ pytest.importorskip("milvus_lite")
 
 from typer.testing import CliRunner  # noqa: E402
 
-import cli  # noqa: E402
+from webglm import cli  # noqa: E402
 from webglm.config import GenerateConfig, WebGLMConfig  # noqa: E402
 from webglm.contriever import HashTextEncoder  # noqa: E402
 from webglm.contriever.milvus import MilvusStore, parse_uri  # noqa: E402
@@ -52,7 +52,7 @@ def _key(ref):
 def test_index_the_docs_and_answer_with_valid_citations(corpus):
     store, docs, uri, report = corpus
     assert isinstance(store, CorpusStore)
-    assert report.added_files == len(list(docs.glob("*.md"))) and report.passages_total == store.count() > 100
+    assert report.added_files == len(list(docs.rglob("*.md"))) and report.passages_total == store.count() > 100
     glm = WebGLM(CFG, corpus=uri, encoder=store.encoder)
     answer = glm.answer("Where are API keys read from?")
     assert answer.references and not answer.abstained
@@ -88,7 +88,7 @@ def test_reindex_only_the_changed_file_and_delete_a_removed_one(corpus):
         fh.write("\n\n## Zanzibar\n\nThe zanzibarian reranker note: quokkas sort the candidate answers by vote.\n")
     report = sync_store(store, [str(docs)], CFG)
     assert (report.added_files, report.changed_files, report.deleted_files) == (0, 1, 0)
-    assert report.unchanged_files == len(list(docs.glob("*.md"))) - 1
+    assert report.unchanged_files == len(list(docs.rglob("*.md"))) - 1
     top = store.rank("What do quokkas sort in the zanzibarian reranker note?").references[0]
     assert "quokkas sort" in top.passage.text and top.passage.url.startswith(f"file:{changed}")
     fresh = build_index([str(docs)], store.encoder, CFG).index

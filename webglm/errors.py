@@ -15,6 +15,7 @@ failures and bad input; a single failing page, file or question is recorded as a
     │   └── BlockedURLError  the URL points at a non-public address or forbidden scheme/port
     ├── GenerationError      the generator failed for a whole request
     ├── ScorerError          the reward model failed
+    ├── DeadlineError        a call's ``deadline`` passed before its answer was ready
     └── EvalError            a dataset or evaluation run cannot proceed
 """
 
@@ -87,3 +88,9 @@ class ScorerError(WebGLMError):
 
 class EvalError(WebGLMError):
     stage = "eval"
+
+
+class DeadlineError(WebGLMError):
+    """The per-call ``deadline`` passed; ``stage`` names the stage that was running."""
+
+    stage = "deadline"

@@ -193,12 +193,17 @@ class Retrieval:
 
 @dataclass(frozen=True, slots=True)
 class ReferencesReady:
+    """First event of :meth:`WebGLM.stream`: the numbered references the answer will cite
+    (empty when nothing was relevant; a :class:`FinalEvent` with the abstention follows)."""
+
     references: tuple[Reference, ...]
     kind: str = "references"
 
 
 @dataclass(frozen=True, slots=True)
 class TokenEvent:
+    """A piece of the first candidate's text as the model writes it (before the citation check)."""
+
     text: str
     candidate: int = 0
     kind: str = "token"
@@ -206,6 +211,8 @@ class TokenEvent:
 
 @dataclass(frozen=True, slots=True)
 class CandidateDone:
+    """A finished, citation-checked candidate (``index`` 0..n-1 of best-of-n)."""
+
     candidate: Candidate
     index: int = 0
     kind: str = "candidate"
@@ -213,11 +220,14 @@ class CandidateDone:
 
 @dataclass(frozen=True, slots=True)
 class FinalEvent:
+    """Last event: the selected :class:`Answer`, as :meth:`WebGLM.aanswer` returns it."""
+
     answer: Answer
     kind: str = "final"
 
 
 Event = Union[ReferencesReady, TokenEvent, CandidateDone, FinalEvent]
+"""Any event of :meth:`WebGLM.stream`; dispatch on the class (or on its ``kind`` string)."""
 
 
 # --- serialisation ----------------------------------------------------------

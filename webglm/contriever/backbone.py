@@ -20,6 +20,7 @@ import numpy as np
 
 from ..config import RankConfig
 from ..errors import ModelError
+from ..logs import root_logger_kept
 
 
 def fingerprint(path: Path) -> str:
@@ -123,14 +124,10 @@ def onnx_file(path: Path, rank: RankConfig, int8: bool) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         tmp = q8.with_name(f".{q8.name}.{os.getpid()}.tmp")
-        # onnxruntime logs a pre-processing advice on the root logger at every export: not for users.
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)
-        try:
+        # onnxruntime logs a pre-processing advice on the root logger at every export (not for
+        # users), and logging on an unconfigured root installs a handler there: undo both
+        with root_logger_kept(logging.ERROR):
             quantize_dynamic(str(fp32), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
-        finally:
-            root.setLevel(level)
         os.replace(tmp, q8)
     return q8
 

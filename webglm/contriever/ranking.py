@@ -15,7 +15,9 @@ questions: the lexical part is BM25 divided by the query's attainable maximum
 (in [0, 1), see :mod:`.lexical`) and the dense part is the cosine similarity of
 query and passage. The fused score is their weighted sum. With ``fusion="rrf"``
 the order comes from reciprocal-rank fusion instead, while abstention still uses
-the absolute fused score.
+the absolute fused score. For a question in a language the encoder does not cover
+(:func:`covers`) the dense similarity is noise, so order and absolute score are BM25
+alone, with its own threshold ``rank.min_lexical_score``.
 """
 
 from __future__ import annotations
@@ -104,11 +106,13 @@ def fuse(dense: np.ndarray, lexical: np.ndarray, rank: RankConfig,
     """(order score, absolute score) per candidate. The absolute score is
     ``w*dense + (1-w)*lexical``; the order score is the same, or RRF over both lists.
     Without ``dense_order`` (an encoder that does not know the question's language: its
-    similarities are noise) the order is the lexical score alone."""
+    similarities are noise) both are the lexical score alone: MiniLM gives any two Chinese
+    texts a cosine near 0.5, which kept every fused score above ``min_score``."""
+    if not dense_order:
+        lexical = lexical.astype(np.float32)
+        return lexical, lexical
     w = rank.dense_weight
     absolute = (w * dense + (1.0 - w) * lexical).astype(np.float32)
-    if not dense_order:
-        return lexical.astype(np.float32), absolute
     if rank.fusion == "score":
         return absolute, absolute
     order = np.zeros_like(absolute)
@@ -158,7 +162,7 @@ def assemble(candidates: Sequence[Passage], vecs: np.ndarray, dense: np.ndarray,
         return (), True, 0.0
     order, absolute = fuse(dense, lexical, rank, dense_order)
     best = float(absolute.max())
-    if best < rank.min_score:
+    if best < (rank.min_score if dense_order else rank.min_lexical_score):
         return (), True, best
     picks = select(order, vecs, [p.url for p in candidates], rank)
     refs = tuple(Reference(index=i + 1, passage=candidates[j], score=float(absolute[j])) for i, j in enumerate(picks))

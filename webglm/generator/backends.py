@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol, Sequence
 
+from .. import registry
 from ..config import GenerateConfig
 from ..errors import ConfigError, GenerationError, ModelError
 from .citations import extractive_answer
@@ -51,6 +52,53 @@ class Backend(Protocol):
     def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]: ...
 
     def stream(self, prompt: Prompt, params: SamplingParams) -> Iterator[str]: ...
+
+
+class _Completed:
+    """A backend that implements only ``model_id`` and ``generate`` (the required part of
+    :class:`webglm.protocols.GeneratorBackend`), given the defaults of the optional members."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.model_id: str = getattr(inner, "model_id", type(inner).__name__)
+        self.n_ctx: int = getattr(inner, "n_ctx", 4096)
+        self.default_template: str = getattr(inner, "default_template", "chat")
+
+    def __getattr__(self, name: str):  # aclose, languages, ... of the wrapped backend
+        return getattr(self.inner, name)
+
+    def load(self) -> None:
+        getattr(self.inner, "load", lambda: None)()
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        counter = getattr(self.inner, "count_tokens", None)
+        if counter is not None:
+            return counter(prompt)
+        text = prompt.text or "\n".join(c for _r, c in prompt.messages)
+        return len(text.encode("utf-8")) // 3 + 1  # about 3 bytes per token for BPE vocabularies
+
+    def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]:
+        return self.inner.generate(prompt, n, params)  # type: ignore[attr-defined]
+
+    def stream(self, prompt: Prompt, params: SamplingParams) -> Iterator[str]:
+        streamer = getattr(self.inner, "stream", None)
+        if streamer is not None:
+            yield from streamer(prompt, params)
+            return
+        yield self.generate(prompt, 1, params)[0].text
+
+
+_BACKEND_MEMBERS = ("model_id", "n_ctx", "default_template", "load", "count_tokens", "generate", "stream")
+
+
+def complete_backend(backend: object) -> Backend:
+    """``backend`` itself when it has every member the writer uses, else wrapped with defaults."""
+    if not callable(getattr(backend, "generate", None)):
+        raise ConfigError(f"{type(backend).__name__} is not a generator backend: it has no generate() method",
+                          stage="generate", hint="implement generate(prompt, n, params) -> list[Completion]")
+    if all(hasattr(backend, m) for m in _BACKEND_MEMBERS):
+        return backend  # type: ignore[return-value]
+    return _Completed(backend)
 
 
 def packaged_gguf() -> Path:
@@ -196,23 +244,17 @@ class EchoBackend:
             yield word
 
 
-BACKENDS = ("llamacpp", "transformers", "openai", "echo")
+def llamacpp_backend(gen: GenerateConfig) -> LlamaCppBackend:
+    """The ``llamacpp`` factory: checks the model path before anything loads."""
+    if gen.model and not gen.model.lower().endswith(".gguf") and not os.path.isfile(gen.model):
+        raise ModelError(f"model file not found: {gen.model}", hint="the llamacpp backend needs a .gguf file")
+    return LlamaCppBackend(gen)
+
+
+BACKENDS = ("llamacpp", "transformers", "openai", "echo")  # the built-ins; plugins add more
 
 
 def make_backend(gen: GenerateConfig) -> Backend:
-    """Build (without loading) the backend named by ``gen.backend``."""
-    if gen.backend == "llamacpp":
-        if gen.model and not gen.model.lower().endswith(".gguf") and not os.path.isfile(gen.model):
-            raise ModelError(f"model file not found: {gen.model}", hint="the llamacpp backend needs a .gguf file")
-        return LlamaCppBackend(gen)
-    if gen.backend == "echo":
-        return EchoBackend(gen)
-    if gen.backend == "transformers":
-        from .hf import TransformersBackend
-
-        return TransformersBackend(gen)
-    if gen.backend == "openai":
-        from .openai import OpenAIBackend
-
-        return OpenAIBackend(gen)
-    raise ConfigError(f"unknown generator backend {gen.backend!r}", hint=f"use one of {', '.join(BACKENDS)}")
+    """Build (without loading) the backend named by ``gen.backend``: a built-in or one that
+    a plugin registers under the ``webglm.backends`` entry-point group."""
+    return registry.backends.create(gen.backend, gen)

@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator, Sequence
 from ..config import GenerateConfig
 from ..errors import GenerationError
 from ..types import EXTRACTIVE_FALLBACK, Candidate, CandidateDone, Reference, TokenEvent
-from .backends import Backend, Completion, SamplingParams
+from .backends import Backend, Completion, SamplingParams, complete_backend
 from ..text import detect_language
 from .citations import check_citations, clean_citations, dedupe_sentences, drop_unfinished, strip_think, withhold_obeying
 from .extractive import PickWeights, extractive_answer, pick_dense
@@ -29,13 +29,13 @@ class AnswerWriter:
 
     def __init__(self, backend: Backend, gen: GenerateConfig | None = None, support: Any = None,
                  encoder: Any = None):
-        self.backend = backend
+        self.backend = complete_backend(backend)  # a minimal backend gets the optional members
         self.gen = gen or GenerateConfig()
         # the support check (webglm.generator.support); None keeps WebGLM's ROUGE-1 rule
         self.support = support
         # the ranking encoder: the extractive fallback picks sentences by similarity with it
         self.encoder = encoder
-        name = self.gen.template if self.gen.template != "auto" else backend.default_template
+        name = self.gen.template if self.gen.template != "auto" else self.backend.default_template
         self.template = load_template(name)
 
     @property

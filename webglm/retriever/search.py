@@ -20,10 +20,12 @@ import httpx
 from ..config import SearchConfig
 from ..errors import ConfigError, SearchError
 from ..protocols import SearchEngine
+from .. import registry
+from ..registry import EngineContext
 from ..types import SearchHit
 from .engines import BraveEngine, EngineError, DuckDuckGoEngine, SearXNGEngine, SerpAPIEngine
 
-ENGINES = ("searxng", "brave", "serpapi", "duckduckgo")
+ENGINES = ("searxng", "brave", "serpapi", "duckduckgo")  # the built-ins; plugins add more
 ENV_VARS = {"searxng": "SEARXNG_URL", "brave": "BRAVE_API_KEY", "serpapi": "SERPAPI_API_KEY"}
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
 _SETUP_HINT = (
@@ -38,24 +40,27 @@ def _setting(name: str, search: SearchConfig, environ: Mapping[str, str]) -> str
     return environ.get(ENV_VARS[name], "") if name in ENV_VARS else "-"
 
 
+def _needs_setting(name: str) -> bool:
+    return name in ENV_VARS
+
+
 def configured_engines(search: SearchConfig, environ: Mapping[str, str] | None = None) -> list[str]:
     """Engines of ``search.engines`` that ``auto`` would use, in configured order.
 
-    Engines that need a URL or key count when it is present. DuckDuckGo needs
-    none but is a scraper that is often rate limited, so it only serves as a
-    fallback behind a configured engine, unless it is the only engine listed
-    (an explicit choice). An empty list means nothing is configured.
+    Built-in engines that need a URL or key count when it is present; engines added by
+    plugins always count. DuckDuckGo needs none but is a scraper that is often rate limited,
+    so it only serves as a fallback behind a configured engine, unless it is the only engine
+    listed (an explicit choice). An empty list means nothing is configured.
     """
     environ = os.environ if environ is None else environ
     out = []
     for name in search.engines:
         if name == "local":
             continue  # the corpus is served by the pipeline's index, not by a web engine
-        if name not in ENGINES:
-            raise ConfigError(
-                f"unknown search engine {name!r} in search.engines", hint=f"known: {', '.join(ENGINES)}"
-            )
-        if _setting(name, search, environ).strip():
+        if name not in registry.search_engines:
+            err = registry.search_engines.unknown(name)
+            raise ConfigError(f"{err.message} in search.engines", stage="search", hint=err.hint)
+        if not _needs_setting(name) or _setting(name, search, environ).strip():
             out.append(name)
     keyless_only = all(name == "duckduckgo" for name in out)
     listed = [name for name in search.engines if name != "local"]
@@ -64,41 +69,53 @@ def configured_engines(search: SearchConfig, environ: Mapping[str, str] | None =
     return out
 
 
-def _single(
-    name: str, search: SearchConfig, client: httpx.AsyncClient, environ: Mapping[str, str]
-) -> SearchEngine:
-    value = _setting(name, search, environ).strip()
-    if name == "duckduckgo":
-        return DuckDuckGoEngine(client, search.duckduckgo_url, search.timeout)
+def _required(name: str, ctx: EngineContext) -> str:
+    value = _setting(name, ctx.search, ctx.environ).strip()
     if not value:
         what = "a URL" if name == "searxng" else "an API key"
-        raise ConfigError(
-            f"search engine {name!r} needs {what}", hint=f"set {ENV_VARS[name]}, or {_SETUP_HINT}"
-        )
-    if name == "searxng":
-        return SearXNGEngine(client, value, search.timeout)
-    if name == "brave":
-        return BraveEngine(client, search.brave_url, value, search.timeout)
-    return SerpAPIEngine(client, search.serpapi_url, value, search.timeout)
+        raise ConfigError(f"search engine {name!r} needs {what}", hint=f"set {ENV_VARS[name]}, or {_SETUP_HINT}")
+    return value
+
+
+def searxng_engine(ctx: EngineContext) -> SearchEngine:
+    """The ``searxng`` factory (``search.searxng_url`` or ``$SEARXNG_URL``)."""
+    return SearXNGEngine(ctx.client, _required("searxng", ctx), ctx.search.timeout)
+
+
+def brave_engine(ctx: EngineContext) -> SearchEngine:
+    """The ``brave`` factory (``$BRAVE_API_KEY``)."""
+    return BraveEngine(ctx.client, ctx.search.brave_url, _required("brave", ctx), ctx.search.timeout)
+
+
+def serpapi_engine(ctx: EngineContext) -> SearchEngine:
+    """The ``serpapi`` factory (``$SERPAPI_API_KEY``)."""
+    return SerpAPIEngine(ctx.client, ctx.search.serpapi_url, _required("serpapi", ctx), ctx.search.timeout)
+
+
+def duckduckgo_engine(ctx: EngineContext) -> SearchEngine:
+    """The ``duckduckgo`` factory (no key; scraped, often rate limited)."""
+    return DuckDuckGoEngine(ctx.client, ctx.search.duckduckgo_url, ctx.search.timeout)
 
 
 def make_engine(
     name: str, search: SearchConfig, client: httpx.AsyncClient, environ: Mapping[str, str] | None = None
 ) -> SearchEngine:
-    """Build the engine ``name`` ("searxng", "brave", "serpapi", "duckduckgo" or "auto")."""
-    environ = os.environ if environ is None else environ
+    """Build the engine ``name``: "auto" (failover or fusion over the configured engines), a
+    built-in ("searxng", "brave", "serpapi", "duckduckgo") or one a plugin registers under the
+    ``webglm.search_engines`` entry-point group."""
+    ctx = EngineContext(search, client, os.environ if environ is None else environ)
     if name == "local":
         raise ConfigError(
             "the local engine searches a corpus", hint="pass --corpus PATH instead of --engine local"
         )
-    if name in ENGINES:
-        return _single(name, search, client, environ)
     if name != "auto":
-        raise ConfigError(f"unknown search engine {name!r}", hint=f"choose one of auto, {', '.join(ENGINES)}")
-    names = configured_engines(search, environ)
+        if name not in registry.search_engines:
+            raise registry.search_engines.unknown(name, also=("auto",))
+        return registry.search_engines.create(name, ctx)
+    names = configured_engines(search, ctx.environ)
     if not names:
         raise ConfigError("no search engine is configured", hint=_SETUP_HINT)
-    engines = [_single(n, search, client, environ) for n in names]
+    engines = [registry.search_engines.create(n, ctx) for n in names]
     return FusionEngine(engines, search.timeout) if search.fuse else FailoverEngine(engines, search.timeout)
 
 

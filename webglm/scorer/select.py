@@ -3,9 +3,15 @@
 ``total = reward_weight * reward + citation_weight * citation``
 
 * ``reward`` is the calibrated reward-model score (mean 0, std 1 on training answers);
-* ``citation`` is in [0, 1]: the F1 of ``Candidate.citation_precision`` and
-  ``citation_recall`` when both are known, the one that is known otherwise, and
-  when neither is known 1.0 if the candidate cites at least one reference, else 0.0.
+* ``citation`` is in [0, 1]: the citation check's ``Candidate.support_probability``
+  (mean over claim sentences of the best support probability) when it gives one;
+  otherwise the F1 of ``citation_precision`` and ``citation_recall`` when both are
+  known, the one that is known otherwise, and when neither is known 1.0 if the
+  candidate cites at least one reference, else 0.0.
+
+The support probability comes first because it grades every sentence by how well a
+reference supports it, where precision and recall only count sentences over a threshold:
+between sampled candidates that all pass the check, it still tells them apart.
 
 With the default weights (1.0, 0.5) perfect citations are worth half a standard
 deviation of reward: enough to decide between answers people would like about
@@ -24,6 +30,8 @@ from ..types import Candidate, ScoredAnswer
 
 def citation_quality(candidate: Candidate) -> float:
     """Citation quality of one candidate in [0, 1] (see the module docstring)."""
+    if candidate.support_probability is not None:
+        return min(1.0, max(0.0, float(candidate.support_probability)))
     p, r = candidate.citation_precision, candidate.citation_recall
     if p is not None and r is not None:
         return 0.0 if p + r <= 0 else 2.0 * p * r / (p + r)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from typing import Any
 
 from ..errors import ConfigError
+from ..logs import ensure_console_handler
 from .access import Access, exposure_warning, load_keys
 from .limits import BodyLimit, guarded_protocol
 from .service import Service
@@ -73,8 +73,7 @@ def serve(glm, host: str = "127.0.0.1", port: int = 8000) -> None:
         import uvicorn
     except ImportError:
         raise ConfigError("serving needs the 'serve' extra", hint="pip install 'webglm[serve]'") from None
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    ensure_console_handler()  # server messages on stderr, without touching the root logger
     app = create_app(glm, host=host)
     warning = exposure_warning(host, app.keys)
     if warning:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..logs import root_logger_kept
 from .openai_api import answer_text, references
 from .service import Service, log_failure, public_message
 
@@ -30,8 +31,10 @@ def build(service: Service):
             log_failure(exc)
             raise ToolError(public_message(exc)) from None
 
-    # log_level: the SDK configures root logging when nothing else has; keep it quiet then
-    server = MCPServer("webglm", instructions=INSTRUCTIONS, log_level="WARNING")
+    # the SDK calls logging.basicConfig when it builds a server: the root logger belongs to
+    # the application that embeds webglm, so whatever the SDK installs there is taken back
+    with root_logger_kept():
+        server = MCPServer("webglm", instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool()
     async def ask(question: str, timeout: float | None = None) -> dict[str, Any]:

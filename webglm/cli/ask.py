@@ -1,0 +1,100 @@
+"""``webglm ask``: answer one question, streamed on a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from webglm.cli.common import _err, _progress, _say, app, build_config, check_utf8, handle_errors
+from webglm.cli.format import format_answer
+from webglm.errors import ConfigError
+from webglm.sanitize import strip_controls
+
+def _no_source_help() -> str:
+    return (
+        "no search source configured. Either ask a local corpus: webglm ask --corpus docs \"...\" "
+        "(any folder of .md/.txt/.html files), or configure a web engine: set SEARXNG_URL (self-hosted "
+        "SearXNG), BRAVE_API_KEY or SERPAPI_API_KEY, or pass --engine duckduckgo"
+    )
+
+
+async def _stream_to_terminal(glm, question: str) -> Any:
+    from webglm.types import FinalEvent, ReferencesReady, TokenEvent
+
+    final = None
+    async for event in glm.stream(question):
+        if isinstance(event, ReferencesReady):
+            _err(f"webglm: {len(event.references)} references ready")
+        elif isinstance(event, TokenEvent) and event.candidate == 0:
+            sys.stdout.write(strip_controls(event.text))
+            sys.stdout.flush()
+        elif isinstance(event, FinalEvent):
+            final = event.answer
+    await glm.aclose()
+    sys.stdout.write("\n")
+    return final
+
+
+@app.command()
+@handle_errors
+def ask(
+    question: str = typer.Argument(..., help="The question to answer."),
+    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Local corpus: a folder of documents, an index dir, "
+                                         "'docs', milvus-lite:PATH.db or milvus://HOST:PORT/collection."),
+    engine: Optional[str] = typer.Option(None, "--engine", "-e", help="Web search engine: auto, searxng, brave, serpapi, duckduckgo."),
+    allow_host: Optional[list[str]] = typer.Option(None, "--allow-host", help="HOST[:PORT] exempt from the public-address rule (repeatable)."),
+    candidates: Optional[int] = typer.Option(None, "--candidates", "-n", help="Generate N candidates and pick the best with the scorer."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Number of references (default 5)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Generator backend: llamacpp, transformers, openai, echo."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Generator model path or name."),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens"),
+    template: Optional[str] = typer.Option(None, "--template", help="Prompt template: chat, webglm, glm, or a JSON file."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (with /v1)."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="transformers on GPU: none, 8bit, 4bit (bitsandbytes)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="transformers: auto, float32, float16, bfloat16."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole Answer (with trace) as JSON."),
+    stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Print tokens as they come (default: on a terminal)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="TOML config file."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help="Override any setting: --set rank.top_k=3"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages on stderr."),
+) -> None:
+    """Answer a question with citations, from a local corpus or the web."""
+    from webglm.pipeline import WebGLM, validate_question
+
+    question = validate_question(check_utf8(question, "question"))
+    flags = {"search.engine": engine, "scorer.candidates": candidates, "rank.top_k": top_k,
+             "generate.backend": backend, "generate.model": model, "generate.max_new_tokens": max_new_tokens,
+             "generate.template": template, "generate.base_url": base_url, "generate.quantize": quantize,
+             "generate.dtype": dtype}
+    if allow_host:
+        flags["fetch.allow_hosts"] = tuple(allow_host)
+    cfg = build_config(config_file, sets, **flags)
+    if corpus is None:
+        from webglm.retriever import configured_engines
+
+        if cfg.search.engine == "auto" and not configured_engines(cfg.search, os.environ):
+            raise ConfigError(_no_source_help())
+    glm = WebGLM(cfg, corpus=corpus, progress=_progress(quiet))
+    glm.load()
+    if stream is None:
+        stream = sys.stdout.isatty() and not as_json
+    if stream and not as_json:
+        answer = asyncio.run(_stream_to_terminal(glm, question))
+        raw = answer.candidates[0].candidate.raw_text.strip() if answer.candidates else ""
+        changed = answer.abstained or answer.text.strip() != raw
+        if changed and not answer.abstained:
+            typer.echo("\nChecked answer (citations verified against the references):")
+        _say(format_answer(answer, with_text=changed))
+        return
+    answer = glm.answer(question)
+    if as_json:
+        from webglm.types import to_json
+
+        _say(to_json(answer, indent=2))
+    else:
+        _say(format_answer(answer))
