@@ -115,3 +115,14 @@ def test_streaming_gives_the_same_short_answer():
 
 def test_compose_cites_the_sentence():
     assert compose("the Seine", "Paris lies on the Seine.", 2) == "The Seine. Paris lies on the Seine [2]."
+
+
+def test_phrase_of_the_wrong_kind_is_refused():
+    from webglm.generator.short import fits
+
+    assert fits("date", "31 March 1909") and not fits("date", "Thief")
+    assert fits("name", "Matt Monro") and not fits("name", "2016") and not fits("name", "fictional character")
+    assert fits("number", "two") and not fits("number", "many")
+    w, _ = writer("The Harland and Wolff shipyard")
+    [cand] = w.write("when was the titanic started to be built", refs())
+    assert cand.finish_reason == EXTRACTIVE_FALLBACK  # a place is no answer to "when"

@@ -20,7 +20,7 @@ import re
 import string
 from typing import Sequence
 
-from .extractive import answer_type
+from .extractive import _MONTH, _NUMBER, _YEAR, answer_type
 from .prompts import Prompt
 
 MAX_WORDS = 8  # a longer "short answer" is a sentence, which step 3 cannot verify
@@ -106,9 +106,23 @@ def verify(phrase: str, sentences: Sequence[str], question: str) -> tuple[str, i
 
 def original_case(phrase: str, sentence: str) -> str:
     """``phrase`` (normalised words) as the sentence writes it, when it can be found there."""
-    pattern = r"\W+".join(re.escape(w) for w in phrase.split())
+    # normalisation dropped punctuation and articles: allow them back between the words
+    pattern = r"\W+(?:(?:a|an|the)\W+)*".join(re.escape(w) for w in phrase.split())
     m = re.search(rf"(?<!\w){pattern}(?!\w)", sentence, re.I)
     return m.group() if m else phrase
+
+
+def fits(kind: str, phrase: str) -> bool:
+    """Whether ``phrase`` (as the sentence writes it) is of the kind the question asks for:
+    a year, month or century for ``date``, a number for ``number``, a capitalised name
+    without digits for ``name``. A "when" question answered with a title is refused."""
+    if kind == "date":
+        return bool(_YEAR.search(phrase) or _MONTH.search(phrase) or re.search(r"\bcentury\b|\b\d{1,4}\b", phrase))
+    if kind == "number":
+        return bool(_NUMBER.search(phrase))
+    if kind == "name":
+        return not re.search(r"\d", phrase) and bool(re.search(r"\b[A-Z]", phrase))
+    return True
 
 
 def compose(phrase: str, sentence: str, index: int) -> str:

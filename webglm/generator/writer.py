@@ -12,7 +12,7 @@ from ..types import EXTRACTIVE_FALLBACK, Candidate, CandidateDone, Reference, To
 from .backends import Backend, Completion, SamplingParams, complete_backend
 from ..text import detect_language
 from .citations import check_citations, clean_citations, dedupe_sentences, drop_unfinished, strip_think, withhold_obeying
-from .extractive import PickWeights, extractive_answer, pick_dense
+from .extractive import PickWeights, answer_type, extractive_answer, pick_dense
 from . import short
 from .prompts import Prompt, build_prompt, for_language, load_template, prose
 
@@ -143,10 +143,11 @@ class AnswerWriter:
         done = self.backend.generate(prompt, 1, params)[0]
         phrase = short.clean_phrase(strip_think(done.text))
         found = short.verify(phrase, [s for _i, s in picks], question)
-        if found is None:  # not in the picked sentences: quote them
+        idx, sentence = picks[found[1]] if found else (0, "")
+        written = short.original_case(found[0], sentence) if found else ""
+        if not found or not short.fits(answer_type(question), written):  # quote the sentences instead
             return self.finish(done, references, question, quote=True)
-        idx, sentence = picks[found[1]]
-        composed = Completion(short.compose(found[0], sentence, idx), done.tokens_in, done.tokens_out, "stop")
+        composed = Completion(short.compose(written, sentence, idx), done.tokens_in, done.tokens_out, "stop")
         return self.finish(composed, references, question)
 
     async def astream(self, question: str, references: Sequence[Reference],
