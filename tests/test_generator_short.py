@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from webglm.config import GenerateConfig
 from webglm.generator import AnswerWriter
 from webglm.generator.backends import Completion
@@ -126,3 +128,26 @@ def test_phrase_of_the_wrong_kind_is_refused():
     w, _ = writer("The Harland and Wolff shipyard")
     [cand] = w.write("when was the titanic started to be built", refs())
     assert cand.finish_reason == EXTRACTIVE_FALLBACK  # a place is no answer to "when"
+
+
+@pytest.mark.slow
+def test_packaged_model_short_answer_is_confirmed_by_its_cited_reference():
+    pytest.importorskip("llama_cpp")
+    from webglm.errors import ModelError
+    from webglm.generator.backends import make_backend
+    from webglm.generator.citations import find_citations, strip_citations
+
+    gen = GenerateConfig(n_threads=1)
+    try:
+        backend = make_backend(gen)
+        backend.load()
+    except ModelError as exc:
+        pytest.skip(f"default model unavailable: {exc}")
+    w = AnswerWriter(backend, gen, encoder=HashEncoder())
+    for question in ("when was the titanic started to be built", "who built the titanic"):
+        [cand] = w.write(question, refs())
+        cited = find_citations(cand.text)
+        assert cited and set(cited) <= {1, 2}, cand.text
+        if cand.finish_reason != EXTRACTIVE_FALLBACK:  # the phrase leads, and its reference has it
+            phrase = strip_citations(cand.text.split(". ")[0])
+            assert phrase.lower() in {1: TITANIC, 2: OTHER}[cited[0]].lower(), cand.text
