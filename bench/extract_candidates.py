@@ -16,6 +16,7 @@ Candidates whose library is not installed are skipped with a note.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -30,8 +31,6 @@ from bench.retriever_extract import _default_dir, _page, load_pages  # noqa: E40
 
 
 def _webglm(html: str) -> str:
-    import importlib
-
     module = importlib.import_module("webglm.retriever.extract")
 
     return module._extract_sync(_page("https://saved.example/", html))[1]
@@ -46,6 +45,30 @@ def _trafilatura(fast: bool) -> Callable[[str], str]:
     return run
 
 
+def _trafilatura_switch(**switch: bool) -> Callable[[str], str]:
+    """trafilatura with one of its own switches (favor_precision / favor_recall) on the
+    pages as webglm cleans them (hidden text removed first)."""
+    def run(html: str) -> str:
+        import trafilatura
+
+        extract = importlib.import_module("webglm.retriever.extract")
+
+        tree = extract._clean_tree(html)
+        if tree is None:
+            return ""
+        return trafilatura.extract(extract._serialize(tree), include_comments=False, include_tables=True,
+                                   **switch) or ""
+
+    return run
+
+
+def _soup_only(html: str) -> str:
+    """webglm's BeautifulSoup fallback alone (it runs when trafilatura finds < 200 characters)."""
+    extract = importlib.import_module("webglm.retriever.extract")
+
+    return extract._soup_text(html)
+
+
 def _resiliparse(html: str) -> str:
     from resiliparse.extract.html2text import extract_plain_text
 
@@ -57,6 +80,9 @@ CANDIDATES: dict[str, Callable[[str], str]] = {
     "trafilatura": _trafilatura(False),
     "trafilatura-fast": _trafilatura(True),
     "resiliparse-main": _resiliparse,
+    "soup-fallback": _soup_only,
+    "trafilatura-precision": _trafilatura_switch(favor_precision=True),
+    "trafilatura-recall": _trafilatura_switch(favor_recall=True),
 }
 
 

@@ -39,7 +39,7 @@ def main() -> None:
                                                        config=ChunkConfig())]
     print(f"{len(ds.examples)} questions, {len(keep)} paragraphs, {len(passages)} passages")
     for name in args.encoders.split(","):
-        rank = RankConfig(encoder=name, min_score=0.0)
+        rank = RankConfig(encoder=name, min_score=0.0, min_lexical_score=0.0)
         encoder = make_encoder(rank)
         encoder.languages = ()  # measure the encoder itself, not the language routing
         encoder.load()

@@ -108,6 +108,8 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--scorer", default="", help="trained scorer folder (default: the shipped one)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the question-grouped split (0: the split the shipped scorer was trained on)")
     args = ap.parse_args()
     import torch
 
@@ -118,7 +120,7 @@ def main() -> None:
 
     t0 = time.time()
     pairs = build_stackexchange_pairs(args.data)
-    s = grouped_split(pairs, validation=0.1, test=0.2, seed=0)
+    s = grouped_split(pairs, validation=0.1, test=0.2, seed=args.seed)
     emb = _embed(sorted({t for p in pairs for t in (p.question, p.chosen, p.rejected)}))
     t_embed = time.time() - t0
     (etr, ftr), (eva, fva), (ete, fte) = (_diffs(part, emb) for part in (s.train, s.validation, s.test))

@@ -55,9 +55,10 @@ def can_drop_dac() -> bool:
     return os.geteuid() != 0 or shutil.which("setpriv") is not None
 
 
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    """Assert the documented failure shape (exit 2, one ``error:`` line, no traceback) and return it."""
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+def one_line_error(proc: subprocess.CompletedProcess, status: int = 2) -> str:
+    """Assert the documented failure shape (exit ``status``: 2 for a usage error, 1 for a runtime
+    failure; one ``error:`` line, no traceback) and return the line."""
+    assert proc.returncode == status, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]

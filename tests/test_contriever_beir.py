@@ -116,6 +116,11 @@ def test_cli_eval_retriever_beir(tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["ndcg@10"] == pytest.approx(1.0) and out["queries"] == 3.0
+    flagged = CliRunner().invoke(app, ["eval-retriever", str(root), "--format", "beir", "--split", "test",
+                                       "--mode", "bm25", "--set", "rank.encoder=hash", "--json"])
+    assert flagged.exit_code == 0, flagged.output  # --json is accepted everywhere; the output is JSON anyway
+    assert {k: v for k, v in json.loads(flagged.stdout).items() if not k.endswith("_per_s")} == \
+        {k: v for k, v in out.items() if not k.endswith("_per_s")}
     bad = CliRunner().invoke(app, ["eval-retriever", str(root), "--format", "beir", "--split", "dev",
                                    "--set", "rank.encoder=hash"])
     assert bad.exit_code != 0 and "no qrels for split 'dev'" in bad.output

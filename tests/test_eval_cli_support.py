@@ -46,7 +46,6 @@ def test_option_errors(tmp_path):
 
 
 def _pipeline_kwargs():
-    pytest.importorskip("webglm.pipeline", reason="pipeline not available in this checkout")
     from webglm.config import load_config
     from webglm.testing import HashEncoder
 
@@ -90,5 +89,9 @@ def test_export_corpus_command_holds_out_the_evaluated_threads(tmp_path):
     assert result.exit_code == 0, result.output
     assert "wrote 2 threads" in result.output and "1 held out" in result.output
     assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["3.md", "5.md"]
+    as_json = CliRunner().invoke(app, ["export-corpus", str(posts), str(tmp_path / "c3"), "--exclude-first", "1",
+                                       "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == {"out": str(tmp_path / "c3"), "written": 2, "held_out": 1}
     missing = CliRunner().invoke(app, ["export-corpus", str(tmp_path / "nope.xml"), str(tmp_path / "c2")])
     assert missing.exit_code == 2 and "no such dump" in missing.output

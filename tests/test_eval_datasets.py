@@ -4,7 +4,7 @@ import pytest
 
 from webglm.errors import EvalError
 from webglm.eval.datasets import Fields, detect_format, load_dataset, question_id
-from webglm.eval.stackexchange import html_to_text, load_stackexchange
+from webglm.eval.stackexchange import load_stackexchange
 
 
 def _jsonl(path, rows):
@@ -86,8 +86,13 @@ def test_stackexchange_bad_xml_names_file(tmp_path):
         load_dataset(path)
 
 
-def test_html_to_text():
-    assert html_to_text("<p>a &amp; b</p><ul><li>one</li><li>two</li></ul>") == "a & b\none\ntwo"
+def test_gold_answers_are_one_paragraph_per_line(tmp_path):
+    body = "&lt;p&gt;a &amp;amp; b&lt;/p&gt;&lt;ul&gt;&lt;li&gt;one&lt;/li&gt;&lt;li&gt;two&lt;/li&gt;&lt;/ul&gt;"
+    path = tmp_path / "x_Posts.xml"
+    path.write_text(f'<posts><row Id="1" PostTypeId="1" Title="Q?" Body="" Score="1" />'
+                    f'<row Id="2" PostTypeId="2" ParentId="1" Score="3" Body="{body}" /></posts>')
+    (ex,) = load_stackexchange(path).examples
+    assert ex.answers == ("a & b\n- one\n- two",)
 
 
 def test_webglm_qa_loader(tmp_path):

@@ -6,6 +6,9 @@ import pytest
 from webglm.config import ChunkConfig, FetchConfig, SearchConfig
 from webglm.errors import EvalError, SearchError
 from webglm.eval.store import RecordingSearchEngine, RecordReplayStore, ReplaySearchEngine
+from webglm.retriever import client as client_mod
+from webglm.retriever import core
+from webglm.retriever import testing
 from webglm.testing import FakeSearchEngine
 from webglm.types import Page, SearchHit
 
@@ -87,9 +90,6 @@ _HTML = ("<html><head><title>{t}</title></head><body><article>"
 
 def test_replayed_retrieval_equals_recorded_retrieval(tmp_path):
     """With the web retriever: record against loopback pages, stop the server, replay offline."""
-    core = pytest.importorskip("webglm.retriever.core", reason="web retriever not available")
-    testing = pytest.importorskip("webglm.retriever.testing")
-    client_mod = pytest.importorskip("webglm.retriever.client")
     db = tmp_path / "cache.sqlite"
 
     async def retrieve(retriever, question):
@@ -112,18 +112,58 @@ def test_replayed_retrieval_equals_recorded_retrieval(tmp_path):
                 await client.aclose()
 
         recorded = asyncio.run(record())
-    connections = server.connections
+        connections = server.connections
 
-    async def replay():
-        with RecordReplayStore(db, mode="replay") as store:
-            engine = FakeSearchEngine([], fail="the live engine must not be called")
-            r = core.WebRetriever(SearchConfig(), fetch, ChunkConfig(), engine=engine, fetch_client=None,
-                                  page_store=store, replay=True)
-            return await retrieve(r, "what is alpha?"), engine.queries, store.misses
+        async def replay():
+            # a live client that could reach the server: only the store may answer
+            client = client_mod.make_fetch_client(fetch)
+            try:
+                with RecordReplayStore(db, mode="replay") as store:
+                    engine = FakeSearchEngine([], fail="the live engine must not be called")
+                    r = core.WebRetriever(SearchConfig(), fetch, ChunkConfig(), engine=engine,
+                                          fetch_client=client, page_store=store, replay=True)
+                    return await retrieve(r, "what is alpha?"), engine.queries, store.misses
+            finally:
+                await client.aclose()
 
-    replayed, queries, misses = asyncio.run(replay())
+        replayed, queries, misses = asyncio.run(replay())
+        replay_connections = server.connections
     assert len(recorded.passages) >= 3 and any(p.source == "snippet" for p in recorded.passages)
     assert replayed.hits == recorded.hits
     assert replayed.passages == recorded.passages  # identical retrieval, offline
-    assert queries == [] and server.connections == connections
-    assert [m.url for m in misses] == [urls[3]]  # the page that failed live is the only miss
+    assert queries == [] and replay_connections == connections  # the server was up and never asked
+    assert misses == []  # the page that failed live was recorded as a failure, not missed
+    live = [f for f in recorded.failures if f.url == urls[3]]
+    again = [f for f in replayed.failures if f.url == urls[3]]
+    assert live and [(f.stage, f.kind) for f in again] == [(f.stage, f.kind) for f in live]  # same failure
+
+
+def test_recording_reads_the_store_first(tmp_path):
+    """A page that changes between two questions of one recording is served as first recorded,
+    and a question asked again reuses its recorded search results."""
+    db = tmp_path / "cache.sqlite"
+    with testing.PageServer() as server:
+        url = server.add("/p.html", _HTML.format(t="alpha"))
+        engine = FakeSearchEngine([SearchHit(url, "hit", "snippet", 1, "fake")])
+        fetch = FetchConfig(allow_hosts=(f"127.0.0.1:{server.port}",), retries=0)
+
+        async def record(question):
+            client = client_mod.make_fetch_client(fetch)
+            try:
+                with RecordReplayStore(db) as store:
+                    r = core.WebRetriever(SearchConfig(), fetch, ChunkConfig(), engine=engine,
+                                          fetch_client=client, page_store=store)
+                    return await r.retrieve(question)
+            finally:
+                await client.aclose()
+
+        first = asyncio.run(record("what is alpha?"))
+        server.add("/p.html", _HTML.format(t="omega"))  # the live page changes mid-recording
+        page_requests = sum(1 for r in server.requests if r[1] == "/p.html")
+        second = asyncio.run(record("tell me about alpha"))
+        again = asyncio.run(record("what is alpha?"))
+        assert sum(1 for r in server.requests if r[1] == "/p.html") == page_requests  # not fetched again
+    texts = lambda r: [p.text for p in r.passages if p.source != "snippet"]  # noqa: E731
+    assert texts(first) and texts(second) == texts(first) and "omega" not in " ".join(texts(second))
+    assert engine.queries == ["what is alpha?", "tell me about alpha"]  # the repeat was answered by the store
+    assert again.passages == first.passages

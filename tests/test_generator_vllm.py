@@ -2,6 +2,7 @@
 concurrency limits seen from the server's side, n, streaming, 429/503 with Retry-After,
 the model list, per-request timeouts, and `webglm eval --concurrency` keeping it busy."""
 
+import asyncio
 import email.utils
 import json
 import threading
@@ -14,8 +15,9 @@ from webglm.errors import GenerationError
 from webglm.eval.cli_support import eval_command
 from webglm.generator import make_backend
 from webglm.generator.backends import SamplingParams
-from webglm.generator.openai import retry_after
 from webglm.generator.prompts import Prompt
+from webglm.retry import retry_after
+from webglm.testing import HashEncoder
 
 from vllm_like import MODEL, VLLMLikeServer
 
@@ -129,3 +131,24 @@ def test_generate_max_concurrency_limits_a_wider_eval(tmp_path):
     with VLLMLikeServer(delay=0.3).running() as server:
         report, _rows = _eval(tmp_path, server, 16, max_concurrency=4)
     assert report.n_failed == 0 and server.requests == 32 and server.peak == 4
+
+
+def test_closing_the_pipeline_closes_the_openai_client(tmp_path):
+    from webglm import WebGLM
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "paris.md").write_text("Paris is the capital of France and its largest city.\n")
+    cfg = WebGLMConfig(generate=GenerateConfig(backend="openai", base_url="http://unused.invalid/v1"),
+                       citation=CitationConfig(dense=False))
+    with VLLMLikeServer(delay=0.0).running() as server:
+        backend = backend_for(server)
+
+        async def run():
+            async with WebGLM(cfg, corpus=str(tmp_path / "docs"), encoder=HashEncoder(), backend=backend) as glm:
+                answer = await glm.aanswer("What is the capital of France?")
+                client = backend._client
+                assert client is not None and not client.is_closed and server.requests >= 1
+            return answer, client
+
+        answer, client = asyncio.run(run())
+    assert answer.text and client.is_closed and backend._client is None

@@ -64,7 +64,7 @@ def test_model_code_refusal_through_the_cli(evil_model, corpus, tmp_path):
     proc = cli("ask", QUESTION, "--corpus", corpus, "--backend", "transformers", "--model", folder,
                "--set", "rank.encoder=hash", "-q", "--no-stream", cache=tmp_path / "cache",
                env={"WEBGLM_TEST_MARKER": str(marker)})
-    line = one_line_error(proc)
+    line = one_line_error(proc, status=1)  # a model that cannot be loaded: a runtime failure
     assert "ships its own Python code" in line and "generate.trust_remote_code" in line
     assert not marker.exists()
 
@@ -187,11 +187,11 @@ def test_closed_stdout_pipe(corpus, tmp_path):
         proc = cli("ask", QUESTION, "--corpus", corpus, *FAST, "--json", stdout=write, cache=tmp_path / "cache")
     finally:
         os.close(write)
-    assert "broken pipe" in one_line_error(proc)
+    assert "broken pipe" in one_line_error(proc, status=1)
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
 def test_stdout_on_a_full_device(corpus, tmp_path):
     with open("/dev/full", "w") as full:
         proc = cli("ask", QUESTION, "--corpus", corpus, *FAST, "--stream", stdout=full, cache=tmp_path / "cache")
-    assert "cannot write the output" in one_line_error(proc)
+    assert "cannot write the output" in one_line_error(proc, status=1)

@@ -206,3 +206,11 @@ def test_packaged_minilm_abstains_on_an_unanswerable_chinese_question():
     assert index.rank("量子计算机的纠错码有哪些种类？").abstained
     answered = index.rank("埃菲尔铁塔是哪一年建成的？")
     assert not answered.abstained and answered.references[0].passage.id == "t"
+
+
+def test_retrieval_evaluation_ranks_every_question_whatever_its_score():
+    # recall@k measures the order: a question under either abstention threshold is still ranked
+    from webglm.contriever.evaluate import ranked_ids
+
+    index = CorpusIndex.build(ZH_CORPUS, _ConstantEnglishOnly(), RankConfig())
+    assert len(ranked_ids(index, "量子计算机的纠错码有哪些种类？", "hybrid", RankConfig(), 3)) == 3

@@ -2,7 +2,7 @@
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from webglm.config import ChunkConfig
@@ -24,13 +24,21 @@ CONFIGS = st.builds(
 
 @settings(max_examples=150, deadline=None)
 @given(TEXT, CONFIGS)
+# short sentences that could all be carried over: the overlap bound has to hold here
+@example(" ".join(f"Word{i} a b c." for i in range(40)),
+         ChunkConfig(max_tokens=20, overlap_tokens=0, dedup=False, per_url_cap=10_000))
+@example(" ".join(f"Word{i} a b c." for i in range(40)),
+         ChunkConfig(max_tokens=30, overlap_tokens=6, dedup=False, per_url_cap=10_000))
 def test_passages_cover_text_in_order_within_the_size_limit(text, config):
     passages = chunk_text(text, url="https://e.org/p", title="T", config=config)
     # size limit
     assert all(count_tokens(p.text) <= config.max_tokens for p in passages)
     # in order: spans start and end strictly later than the previous one
     for a, b in zip(passages, passages[1:]):
-        assert a.start < b.start and a.end < b.end and b.start <= a.end + len(text)
+        assert a.start < b.start and a.end < b.end
+        # the text carried over from one passage into the next is at most overlap_tokens long
+        carried = count_tokens(text[b.start:a.end]) if b.start < a.end else 0
+        assert carried <= config.overlap_tokens, (carried, config.overlap_tokens)
     # coverage: every token of the text lies inside some passage span
     spans = [(p.start, p.end) for p in passages]
     for start, end in token_spans(text):

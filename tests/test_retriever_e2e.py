@@ -9,32 +9,13 @@ from webglm.config import ChunkConfig, FetchConfig, SearchConfig
 from webglm.protocols import PageStore
 from webglm.retriever import WebRetriever, make_clients, make_engine
 from webglm.retriever.testing import FakeSearchAPI, PageServer
-from webglm.testing import FakeSearchEngine
+from webglm.testing import FakeSearchEngine, MemoryPageStore
 
 ARTICLE = "<html><head><title>{title}</title></head><body><article><p>{body}</p></article></body></html>"
 ILIAD = " ".join(
     ["The Iliad is an ancient Greek epic poem traditionally attributed to Homer."] * 3
     + ["It is set during the Trojan War, the ten-year siege of the city of Troy."] * 3
 )
-
-
-class MemoryStore:
-    """A dict-backed PageStore (the eval package builds the persistent one)."""
-
-    def __init__(self):
-        self.pages, self.hits = {}, {}
-
-    def get_page(self, url):
-        return self.pages.get(url)
-
-    def put_page(self, page):
-        self.pages[page.url] = page
-
-    def get_hits(self, engine, query):
-        return self.hits.get((engine, query))
-
-    def put_hits(self, engine, query, hits):
-        self.hits[(engine, query)] = list(hits)
 
 
 @pytest.fixture
@@ -105,9 +86,14 @@ async def test_saved_real_pages(servers, shared_data):
     assert not [f for f in result.failures if f.stage == "fetch"]
     covered = {p.url for p in result.passages}
     assert len(covered) >= 7
+    kept = total = 0
     for i, (_, info) in enumerate(chosen):
         text = " ".join(p.text for p in result.passages if p.url.endswith(f"/real{i}.html"))
-        assert sum(" ".join(s.split()) in text for s in info["with"]) >= len(info["with"]) // 2
+        found = sum(" ".join(s.split()) in text for s in info["with"])
+        assert found >= len(info["with"]) // 2, (i, found, len(info["with"]))
+        kept, total = kept + found, total + len(info["with"])
+    # measured 24 of 28 (0.857) through fetch, extraction and chunking: the floor sits 0.02 below
+    assert kept / total >= 0.83, (kept, total)
 
 
 async def test_record_then_replay_touches_no_network(servers):
@@ -118,7 +104,7 @@ async def test_record_then_replay_touches_no_network(servers):
         {"url": pages.url + "/status/404", "title": "Gone", "snippet": "gone snippet"},
     ]
     search, fetch = _setup(pages, api, retries=0)
-    store = MemoryStore()
+    store = MemoryPageStore()
     assert isinstance(store, PageStore)
     recorded = await _retrieve(search, fetch, page_store=store)
     assert store.pages and store.hits
@@ -130,7 +116,8 @@ async def test_record_then_replay_touches_no_network(servers):
     replayed = await replayer.retrieve("who wrote the iliad")
     assert pages.connections + api.connections == before and offline.queries == []
     assert [p.id for p in replayed.passages] == [p.id for p in recorded.passages]
-    assert [(f.url, f.kind) for f in replayed.failures] == [(pages.url + "/status/404", "replay_miss")]
+    # the page that failed while recording fails again on replay, with its own kind
+    assert [(f.url, f.kind) for f in replayed.failures] == [(pages.url + "/status/404", "http_404")]
     missing = await replayer.retrieve("a question never recorded")
     assert missing.passages == () and missing.failures[0].kind == "replay_miss"
 

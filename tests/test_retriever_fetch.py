@@ -1,5 +1,6 @@
 """The hardened fetcher against hostile local servers: caps, budgets, types, statuses, retries."""
 
+import asyncio
 import gzip
 import time
 import tracemalloc
@@ -208,8 +209,44 @@ async def test_robots_txt_is_honoured_when_enabled(pages):
 
 
 async def test_user_agent_and_concurrency(pages):
-    urls = [pages.add(f"/p{i}.html", GOOD) for i in range(12)]
+    urls = [pages.url + f"/slow/0.2?page={i}" for i in range(8)]
     result = await _fetch(_config(pages, per_host=2), urls)
-    assert len(result.pages) == 12
+    assert len(result.pages) == 8
     agents = {r[2].get("User-Agent") for r in pages.requests}
     assert agents == {FetchConfig().user_agent}
+    assert pages.peak_in_flight == 2  # per_host caps the requests in flight, and both slots were used
+
+
+def test_fetcher_reused_across_event_loops_and_per_host_limit():
+    with PageServer() as pages:
+        urls = [pages.url + f"/slow/0.3?i={i}" for i in range(6)]
+        config = FetchConfig(allow_hosts=(f"127.0.0.1:{pages.port}",), per_host=2)
+
+        async def run(fetcher_box):
+            async with make_fetch_client(config) as client:
+                fetcher_box.setdefault("f", Fetcher(client, config)).client = client
+                start = time.monotonic()
+                result = await fetcher_box["f"].fetch_many(urls)
+                return time.monotonic() - start, result
+
+        box = {}
+        for _ in range(2):
+            elapsed, result = asyncio.run(run(box))
+            assert len(result.pages) == 6
+            assert elapsed >= 0.85, elapsed  # 6 pages, 2 at a time, 0.3 s each
+
+
+def test_importing_the_retriever_is_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, webglm.retriever; "
+        "heavy = [m for m in ('torch', 'transformers', 'trafilatura', 'bs4', 'pypdf') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == "[]"

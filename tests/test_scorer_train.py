@@ -4,15 +4,14 @@ import json
 import math
 
 import pytest
+import torch  # torch and transformers are hard dependencies: a broken install fails here
+import transformers
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
-from webglm.errors import ModelError  # noqa: E402 (after the importorskip guards)
-from webglm.scorer.data import PreferencePair  # noqa: E402 (after the importorskip guards)
-from webglm.scorer.evaluate import evaluate_scorer, length_baseline  # noqa: E402 (after the importorskip guards)
-from webglm.scorer.reward import RewardModel  # noqa: E402 (after the importorskip guards)
-from webglm.scorer.train import TrainScorerConfig, train_scorer  # noqa: E402 (after the importorskip guards)
+from webglm.errors import ModelError
+from webglm.scorer.data import PreferencePair
+from webglm.scorer.evaluate import evaluate_scorer, length_baseline
+from webglm.scorer.reward import RewardModel
+from webglm.scorer.train import TrainScorerConfig, train_scorer
 
 WORDS = ["the", "a", "beer", "hop", "malt", "yeast", "ale", "lager", "brew", "taste", "cold", "warm", "good", "bad", "long", "short", "answer", "question", "why", "how"]
 
@@ -142,5 +141,6 @@ def test_train_scorer_command_on_a_jsonl_file(tiny_bert, tmp_path):
                             question_max_length=16)
     metrics = train_scorer_command([str(data)], str(tmp_path / "out"), config=cfg, echo=lines.append)
     assert lines[0].startswith("pairs: {'train'") and any(line.startswith("epoch 1:") for line in lines)
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_length_baseline"] == 1.0
+    assert metrics["test_accuracy"] >= 0.9, metrics  # the fixture is learnable (see _pairs)
+    assert metrics["test_length_baseline"] == 1.0  # a property of the fixture: chosen is always longer
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["test_pairs"] == metrics["test_pairs"]

@@ -13,13 +13,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import registry
+from .compat import tomllib
 from .errors import ConfigError
 
 
@@ -77,7 +77,8 @@ class FetchConfig:
     retries: int = 1
     allow_hosts: tuple[str, ...] = ()  # "host" or "host:port" exempt from the public-address rule
     allowed_ports: tuple[int, ...] = (80, 443)
-    user_agent: str = "webglm/0.1 (+https://github.com/webglm/webglm)"
+    # no project URL is published yet: a deployment adds its contact URL here (sites ask for one)
+    user_agent: str = "webglm/0.1"
     robots: bool = False
     extract_timeout: float = 2.0
     pdf: bool = True  # read application/pdf when the optional pypdf extractor is installed

@@ -20,12 +20,12 @@ from typing import Callable, Sequence
 
 from .config import WebGLMConfig
 from .errors import CorpusError
+from .locate import DOCS_ALIASES, bundled_docs, resolve_corpus_path  # noqa: F401 (public names kept here)
 from .text import TEXT_VERSION
 from .types import Failure, from_dict, to_dict
 
 Progress = Callable[[str], None]
 
-DOCS_ALIASES = ("docs", "webglm-docs")
 SOURCES = "sources.json"  # beside a cached index: what reading the folder skipped
 
 
@@ -38,33 +38,6 @@ class OpenedCorpus:
     failures: tuple[Failure, ...] = ()
     files_read: int = 0
     from_cache: bool = False
-
-
-def bundled_docs() -> Path | None:
-    """The user guide shipped beside the package (a source checkout or sdist)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "docs", here / "_docs"):
-        if candidate.is_dir() and any(candidate.glob("*.md")):
-            return candidate
-    return None
-
-
-def resolve_corpus_path(path: str | os.PathLike) -> Path:
-    """Map a user-given corpus argument to an existing path or raise CorpusError."""
-    if not str(path).strip():  # Path("") is ".": an empty argument must not index the working folder
-        raise CorpusError("the corpus path is empty",
-                          hint="pass a folder of .md/.txt/.html files, an index directory, or 'docs'")
-    p = Path(path).expanduser()
-    if not p.exists() and str(path) in DOCS_ALIASES:
-        docs = bundled_docs()
-        if docs is not None:
-            return docs
-    if not p.exists():
-        raise CorpusError(
-            f"corpus path not found: {path}",
-            hint="pass a folder of .md/.txt/.html files or a directory made by 'webglm index build'",
-        )
-    return p
 
 
 # Part of the cache key: cached indexes built before passages were indexed as title + text

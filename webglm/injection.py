@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .text import split_sentences, stopwords
+
 _WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*", re.UNICODE)
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"'”’)]*|$)")
 _SAY = r"(?:say|answer|reply|respond|output|print|write|repeat|state|tell\s+(?:the\s+)?user|include|mention)"
 _OVERRIDE = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,40}?"
@@ -45,8 +46,8 @@ _ROLE = re.compile(
 )
 _QUOTED = re.compile(r"[\"“”'‘’`«»]([^\"“”'‘’`«»\n]{1,120})[\"“”'‘’`«»]")
 _MAX_PAYLOAD_WORDS = 12
-_STOP = frozenset("a an the to of in on and or is are be it this that with for as at by you your i me my only just"
-                  " exactly always".split())
+# function words, and the intensifiers orders use ("say exactly X", "always answer X")
+_STOP = stopwords("en") | frozenset(("exactly", "always"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +97,8 @@ def find_instructions(text: str) -> list[Instruction]:
     if not (_OVERRIDE.search(text) or _ADDRESSED.search(text) or _ROLE.search(text) or _IMPERATIVE.search(text)):
         return []  # the common case: one scan per pattern, no sentence splitting
     out = []
-    for m in _SENTENCE.finditer(text):
-        sentence = m.group().strip()
-        if sentence and is_instruction(sentence):
+    for sentence in split_sentences(text):
+        if is_instruction(sentence):
             out.append(Instruction(sentence, _payload(sentence)))
     return out
 

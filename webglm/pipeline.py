@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import logging
 import os
 import time
@@ -207,8 +206,10 @@ class WebGLM(Sources):
     def _select(self, question: str, candidates: Sequence[Candidate], tb: TraceBuilder,
                 call: Call) -> list[ScoredAnswer]:
         if len(candidates) == 1:
-            c = candidates[0]
-            return [ScoredAnswer(c, 0.0, c.citation_precision or 0.0, 0.0)]
+            from .scorer.select import citation_quality
+
+            c = candidates[0]  # the same citation score as best-of-n gives (F1 of precision and recall)
+            return [ScoredAnswer(c, 0.0, citation_quality(c), 0.0)]
         from .scorer import select_best
 
         tb.models["scorer"] = getattr(self.reward_model, "model_id", "")
@@ -393,9 +394,14 @@ class WebGLM(Sources):
                 await client.aclose()
             self._clients = None
             self._retriever = None
-        aclose = getattr(self._backend or (self._writer and self._writer.backend), "aclose", None)
+        backend = self._backend or (self._writer and self._writer.backend)
+        # Backends that hold connections close them with ``aclose`` (async) or ``close``
+        # (the OpenAI backend's sync httpx client); model backends define neither.
+        aclose = getattr(backend, "aclose", None)
         if aclose is not None:
             await aclose()
+        elif callable(getattr(backend, "close", None)):
+            backend.close()
 
     async def __aenter__(self) -> "WebGLM":
         return self
@@ -410,11 +416,6 @@ class WebGLM(Sources):
             return {}
         return {"location": self._corpus.location, "passages": len(self._corpus.index),
                 "files_read": self._corpus.files_read, "from_cache": self._corpus.from_cache}
-
-
-def replace_config(cfg: WebGLMConfig, **sections: Any) -> WebGLMConfig:
-    """Convenience: ``replace_config(cfg, rank=dataclasses.replace(cfg.rank, top_k=3))``."""
-    return dataclasses.replace(cfg, **sections)
 
 
 __all__ = ["WebGLM", "validate_question", "ABSTAIN_TEXT", "NO_OPTIONS"]

@@ -110,6 +110,8 @@ class Sources:
         tb.models["encoder"] = getattr(store, "model_id", "") or getattr(self.encoder, "model_id", "")
         with tb.timed("rank"):
             ranking = await asyncio.to_thread(store.rank, question, call.config.rank)
+        if self._store is None:
+            _note_runtime(tb.models, self.encoder)
         tb.counters["passages"] = float(_count(store))
         return ranking
 
@@ -141,6 +143,7 @@ class Sources:
             if self._user_ranker is None:
                 await asyncio.to_thread(self._load_encoder)
                 tb.models["encoder"] = getattr(self.encoder, "model_id", "")
+                _note_runtime(tb.models, self.encoder)
             ranker = self._ranker_for(call)
             with tb.timed("rank"):
                 ranking = await asyncio.to_thread(ranker.rank, question, retrieval.passages)
@@ -155,3 +158,10 @@ class Sources:
 
 
 __all__ = ["Sources"]
+
+
+def _note_runtime(models: dict, encoder: object) -> None:
+    """Record how the loaded encoder runs (``onnx/int8``, ``torch/fp32``) beside its id."""
+    runtime = getattr(encoder, "runtime", "")
+    if runtime:
+        models["encoder_runtime"] = f"{runtime}/{'int8' if getattr(encoder, 'quantized', False) else 'fp32'}"

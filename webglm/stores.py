@@ -47,7 +47,7 @@ def open_store(uri: str, encoder, config: WebGLMConfig, *, create: bool = False)
 
 def _listing(sources: Sequence[str]) -> tuple[dict[str, Path], list[str]]:
     """Shown source name (``file:DIR/x.md``) -> path of every corpus file, and the prefixes covered."""
-    from .corpus import resolve_corpus_path
+    from .locate import resolve_corpus_path
     from .retriever.corpus import SUFFIXES
 
     files: dict[str, Path] = {}

@@ -2,7 +2,9 @@
 
 They are deterministic and dependency-light (numpy only), but behave like the
 real thing: the hash encoder gives lexical-overlap similarity, the fake engine
-serves configurable hits, the length reward prefers longer answers.
+serves configurable hits, the length reward prefers longer answers, the memory page
+store records and replays like the sqlite one (without persistence). ``EchoBackend``, the
+fake generator backend (it quotes the references, citing them), is importable from here too.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import SearchError
-from .types import PassageKind, SearchHit
+from .types import Failure, Page, PassageKind, SearchHit
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -64,3 +66,41 @@ class LengthRewardModel:
 
     def score(self, question: str, answers: Sequence[str]) -> list[float]:
         return [float(len(_WORD.findall(a))) for a in answers]
+
+
+class MemoryPageStore:
+    """A dict-backed :class:`~webglm.protocols.PageStore`, failures included (record / replay
+    in tests; :class:`webglm.eval.RecordReplayStore` is the persistent one)."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, Page] = {}
+        self.hits: dict[tuple[str, str], list[SearchHit]] = {}
+        self.failures: dict[str, Failure] = {}
+
+    def get_page(self, url: str) -> Page | None:
+        return self.pages.get(url)
+
+    def put_page(self, page: Page) -> None:
+        self.pages.setdefault(page.url, page)  # first write wins, as in the sqlite store
+
+    def get_hits(self, engine: str, query: str) -> list[SearchHit] | None:
+        return self.hits.get((engine, query))
+
+    def put_hits(self, engine: str, query: str, hits: Sequence[SearchHit]) -> None:
+        self.hits.setdefault((engine, query), list(hits))
+
+    def get_failure(self, url: str) -> Failure | None:
+        return self.failures.get(url)
+
+    def put_failure(self, url: str, kind: str, detail: str = "") -> None:
+        self.failures.setdefault(url, Failure(stage="fetch", kind=kind, detail=detail, url=url))
+
+
+def __getattr__(name: str):
+    # The fake generator lives with the real backends; it is imported on first use so that
+    # this module (which the ranking package imports for HashEncoder) stays light.
+    if name == "EchoBackend":
+        from .generator.backends import EchoBackend
+
+        return EchoBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,20 +15,25 @@ One implementation of what the retriever, the ranker and the generator all need:
   with their sentence.
 - :func:`count_tokens`: an upper estimate of subword tokens (one per CJK character).
 - :func:`stopwords`: the stopword set of a language.
+- :data:`CITATION`, :func:`find_citations`, :func:`strip_citations`: ``[n]`` citation marks in
+  every common spelling (``[1]``, ``[1][2]``, ``[1, 2]``, ``[1-3]``, ``[1 and 2]``).
+- :func:`rouge1_precision`: WebGLM's ROUGE-1 precision of one text against another.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 
 __all__ = ["detect_language", "language_name", "is_cjk", "tokenize", "content_terms", "cjk_bigrams", "count_tokens",
            "token_spans", "sentence_spans", "split_sentences", "join_sentences", "stopwords", "stem",
-           "SENTENCE_END", "TERMINAL", "TEXT_VERSION"]
+           "SENTENCE_END", "TERMINAL", "TEXT_VERSION", "CITATION", "MAX_RANGE", "parse_group", "find_citations",
+           "strip_citations", "rouge1_precision"]
 
 # Changes whenever tokenize(), token_spans() or sentence_spans() change their output: saved
 # lexical indexes and cached corpora made with another version are rebuilt.
-TEXT_VERSION = "text/2"
+TEXT_VERSION = "text/3"
 
 # Scripts written without spaces between words.
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
@@ -161,16 +166,67 @@ def is_cjk(text: str) -> bool:
     return bool(re.search(f"[{_HAN}{_KANA}{_HANGUL}]", text))
 
 
+# --- citation marks -------------------------------------------------------------------------
+
+# One group of citation marks: "[1]", "[1, 2]", "[1-3]", "[2 and 4]" (group 1 is the inside).
+CITATION = re.compile(r"\[\s*(\d+(?:\s*(?:[-\u2013,]|and)\s*\d+)*)\s*\]")
+MAX_RANGE = 20  # "[1-300]" is not a citation of 300 references
+_MARK_AND_SPACE = re.compile(r"[ \t]*" + CITATION.pattern)
+_PUNCT_AFTER = re.compile(r"\s+([.,;:!?\u3002\uff0c\uff1b\uff1a\uff01\uff1f])")
+
+
+def parse_group(inner: str) -> list[int]:
+    """``"1, 3-4"`` -> ``[1, 3, 4]``; oversized ranges are ignored."""
+    out: list[int] = []
+    for part in re.split(r"\s*(?:,|and)\s*", inner.strip()):
+        if not part:
+            continue
+        if "-" in part or "\u2013" in part:
+            lo_s, hi_s = re.split(r"\s*[-\u2013]\s*", part, maxsplit=1)
+            lo, hi = int(lo_s), int(hi_s)
+            if lo <= hi and hi - lo < MAX_RANGE:
+                out.extend(range(lo, hi + 1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def find_citations(text: str) -> list[int]:
+    """All cited reference numbers of ``text`` in order of appearance (repeats kept)."""
+    return [i for m in CITATION.finditer(text) for i in parse_group(m.group(1))]
+
+
+def strip_citations(text: str) -> str:
+    """``text`` without citation marks, the spaces before them, and the spaces they leave
+    before punctuation (``"Acids [1] isomerise [2]."`` -> ``"Acids isomerise."``)."""
+    return _PUNCT_AFTER.sub(r"\1", _MARK_AND_SPACE.sub("", text)).strip()
+
+
+def rouge1_precision(candidate: str, target: str) -> float:
+    """ROUGE-1 precision of ``candidate`` against ``target``, as WebGLM uses it: the share of
+    the candidate's content terms (:func:`content_terms`, with multiplicity; citation marks
+    ignored) that the target contains, each term counted at most as often as the target has it.
+
+    The citation check (``citation.method=rouge1``) scores an answer sentence against a
+    reference; retriever training labels a reference against the answer. 0.0 when the
+    candidate has no content terms."""
+    cand = Counter(content_terms(strip_citations(candidate)))
+    total = sum(cand.values())
+    if total == 0:
+        return 0.0
+    have = Counter(content_terms(strip_citations(target)))
+    return sum(min(c, have[w]) for w, c in cand.items()) / total
+
+
 # --- sentences ------------------------------------------------------------------------------
 
-_MARKS = r"(?:\s*\[[\d\s,\-–and]+\])*"
+_MARKS = rf"(?:\s*{CITATION.pattern})*"
 # Latin terminal punctuation needs a following space ("3.14", "e.g.x" do not end sentences);
 # CJK terminal punctuation ends a sentence as it is, since the next one follows without a space.
 SENTENCE_END = re.compile(
     rf"[.!?][\"'\u201d\u2019)\]]*{_MARKS}(?=\s|$)"
     rf"|[\u3002\uff01\uff1f\uff1b\uff61][\"'\u201d\u2019\u300d\u300f\uff09)\]]*{_MARKS}")
 _ENUM = re.compile(r"\(?\d{1,2}[.)]|[a-z][.)]")
-_CITE = re.compile(r"\s*\[[\d\s,\-–and]+\]")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -182,7 +238,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         start = pos
         for m in SENTENCE_END.finditer(line):
             piece = line[start - pos:m.end()]
-            if _ENUM.fullmatch(_CITE.sub("", piece).strip()):
+            if _ENUM.fullmatch(CITATION.sub("", piece).strip()):
                 continue  # "1." of a numbered list starts the sentence, it is not one
             _add_span(spans, text, start, pos + m.end())
             start = pos + m.end()

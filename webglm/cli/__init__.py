@@ -1,8 +1,8 @@
 """The ``webglm`` command line: a thin layer over the public API (``python -m webglm``).
 
-One module per area registers its commands on :data:`app`. User errors (bad input,
-missing files, unknown settings) print one line on stderr and exit with status 2;
-they never print a traceback.
+One module per area registers its commands on :data:`app`. Every error is one ``error:``
+line on stderr (the traceback only with ``--debug``); the status is 2 for a wrong command line
+and 1 for a runtime failure (``webglm.cli.common``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from webglm.cli.common import (  # noqa: E402
 from webglm.cli.format import format_answer, format_references, format_timings  # noqa: E402
 
 # Importing the command modules registers their commands on `app` (in this order in --help).
-from webglm.cli import ask, index, evals, train, serve, plugins  # noqa: E402, F401
+from webglm.cli import ask, retrieve, index, evals, train, serve, plugins  # noqa: E402, F401
 
 __all__ = ["EXIT_USER_ERROR", "app", "build_config", "check_utf8", "format_answer", "format_references",
            "format_timings", "handle_errors", "index_app", "main", "parse_sets"]

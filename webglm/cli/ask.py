@@ -12,7 +12,7 @@ import typer
 
 from webglm.cli.common import _err, _progress, _say, app, build_config, check_utf8, handle_errors
 from webglm.cli.format import format_answer
-from webglm.errors import ConfigError
+from webglm.errors import ConfigError, SearchError
 from webglm.sanitize import strip_controls
 
 def _no_source_help() -> str:
@@ -83,14 +83,23 @@ def ask(
     glm.load()
     if stream is None:
         stream = sys.stdout.isatty() and not as_json
-    if stream and not as_json:
+    answer = _print_answer(glm, question, stream=stream and not as_json, as_json=as_json)
+    if corpus is None:
+        failed = search_failure(answer.references, answer.trace, cfg)
+        if failed is not None:  # the answer (saying why) is printed; the status says it failed
+            raise failed
+
+
+def _print_answer(glm, question: str, *, stream: bool, as_json: bool) -> Any:
+    """Answer and print (streamed tokens, plain text or JSON); returns the Answer."""
+    if stream:
         answer = asyncio.run(_stream_to_terminal(glm, question))
         raw = answer.candidates[0].candidate.raw_text.strip() if answer.candidates else ""
         changed = answer.abstained or answer.text.strip() != raw
         if changed and not answer.abstained:
             typer.echo("\nChecked answer (citations verified against the references):")
         _say(format_answer(answer, with_text=changed))
-        return
+        return answer
     answer = glm.answer(question)
     if as_json:
         from webglm.types import to_json
@@ -98,3 +107,34 @@ def ask(
         _say(to_json(answer, indent=2))
     else:
         _say(format_answer(answer))
+    return answer
+
+
+def _engine_fix(name: str, cfg) -> str:
+    """How to repair one engine, in words."""
+    if name == "searxng":
+        url = cfg.search.searxng_url or os.environ.get("SEARXNG_URL", "")
+        return f"is the SearXNG instance at {url or '(no URL)'} up and reachable? If not, fix SEARXNG_URL"
+    if name in ("brave", "serpapi"):
+        key = "BRAVE_API_KEY" if name == "brave" else "SERPAPI_API_KEY"
+        return f"check {key} and that this machine reaches {name}"
+    if name == "duckduckgo":
+        return "DuckDuckGo is often rate limited: try again later"
+    return f"check the {name} engine's settings"
+
+
+def search_failure(references, trace, cfg) -> SearchError | None:
+    """A SearchError when the web search itself failed (no result at all, engines erred), so
+    the command exits 1 rather than passing the explanation off as an answer."""
+    failed = [f for f in trace.failures if f.stage == "search"]
+    if references or trace.counters.get("hits", 0) or not failed:
+        return None
+    from webglm.retriever import configured_engines
+
+    engines = [cfg.search.engine] if cfg.search.engine != "auto" else configured_engines(cfg.search, os.environ)
+    why = "; ".join(" ".join(f.detail.split()) for f in failed[:3])[:300]
+    fixes = "; ".join(_engine_fix(name, cfg) for name in engines)
+    fixes = fixes[:1].upper() + fixes[1:]
+    return SearchError(f"web search with {', '.join(engines) or 'the configured engines'} failed ({why})",
+                       hint=f"{fixes}; or choose another engine with --engine, or answer from local files "
+                            "with --corpus PATH")

@@ -7,13 +7,14 @@ import functools
 import os
 import stat
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
 
 from webglm.config import WebGLMConfig, load_config
-from webglm.errors import ConfigError, InputError, WebGLMError
+from webglm.errors import ConfigError, CorpusError, EvalError, InputError, WebGLMError
 from webglm.sanitize import strip_controls
 
 app = typer.Typer(
@@ -25,7 +26,45 @@ app = typer.Typer(
 index_app = typer.Typer(help="Build and inspect local corpus indexes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
+# Exit statuses, as click, argparse and pytest use them: 2 when the command line itself is wrong
+# (fix the invocation), 1 when a correct command failed at run time (fix the environment).
+EXIT_RUNTIME_ERROR = 1
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+# --help of the commands whose result is a JSON object anyway
+ALWAYS_JSON = "The result is JSON either way (accepted so that scripts can pass --json to every command)."
+
+# Errors in what the command names: a setting, an argument, a corpus path, a dataset file.
+USAGE_ERRORS: tuple[type[WebGLMError], ...] = (ConfigError, InputError, CorpusError, EvalError)
+
+_state = {"debug": False}
+
+# typer's own exits and usage errors pass through the catch-all with their meaning (usage: 2).
+# ClickException is click's, or the copy newer typer releases vendor: found through BadParameter.
+_TYPER_EXITS: tuple[type[BaseException], ...] = (
+    typer.Exit, typer.Abort, *[c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"])
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", envvar="WEBGLM_DEBUG",
+                               help="Print the traceback of any error (also WEBGLM_DEBUG=1)."),
+) -> None:
+    """webglm: web-enhanced question answering with cited answers."""
+    _state["debug"] = debug
+
+
+def debug_enabled() -> bool:
+    """Whether ``--debug`` (or ``WEBGLM_DEBUG=1``) asked for tracebacks."""
+    return _state["debug"] or os.environ.get("WEBGLM_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status for an error that ended a command (see the module's table)."""
+    if isinstance(exc, USAGE_ERRORS):
+        return EXIT_USER_ERROR
+    return EXIT_RUNTIME_ERROR
 
 
 def _say(text: str, err: bool = False) -> None:
@@ -37,24 +76,52 @@ def _err(message: str) -> None:
     _say(message, err=True)
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 2] + " …"
+
+
+def _unexpected(exc: Exception) -> str:
+    """``error: <what> (<hint>)`` for an exception webglm did not anticipate."""
+    if isinstance(exc, OSError):
+        what = exc.strerror or exc.__class__.__name__
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        return f"error: {_one_line(what + where)} (check the path, its permissions and free space; " \
+               "--debug prints the traceback)"
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"error: unexpected {_one_line(what)} (run again with --debug for the traceback, and report it if " \
+           "it looks like a bug)"
+
+
+def _fail(line: str, status: int) -> typer.Exit:
+    """Print the error line (after the traceback under --debug) and return the exit to raise."""
+    if debug_enabled():
+        traceback.print_exc()
+    _err(line)
+    return typer.Exit(status)
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn webglm errors into one stderr line and exit status 2."""
+    """Turn any error into one ``error:`` line on stderr and its exit status (1 or 2); the
+    traceback only with ``--debug``."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except _TYPER_EXITS:
+            raise
         except WebGLMError as exc:
-            _err(f"error: {exc}")
-            raise typer.Exit(EXIT_USER_ERROR) from None
+            raise _fail("error: " + str(exc).replace("\n", " "), exit_status(exc)) from None
         except KeyboardInterrupt:
-            _err("interrupted")
-            raise typer.Exit(130) from None
+            raise _fail("interrupted", EXIT_INTERRUPTED) from None
         except OSError as exc:
-            if not _output_error(exc):  # not about the output: a real bug, keep its traceback
-                raise
+            if not _output_error(exc):
+                raise _fail(_unexpected(exc), EXIT_RUNTIME_ERROR) from None
             _output_failed(exc)
-            raise typer.Exit(EXIT_USER_ERROR) from None
+            raise typer.Exit(EXIT_RUNTIME_ERROR) from None
+        except Exception as exc:  # anything else: one line, not a traceback (that is --debug's)
+            raise _fail(_unexpected(exc), EXIT_RUNTIME_ERROR) from None
 
     return wrapper
 

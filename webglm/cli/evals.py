@@ -8,8 +8,11 @@ from typing import Optional
 
 import typer
 
-from webglm.cli.common import app, build_config, handle_errors
+from webglm.cli.common import ALWAYS_JSON, EXIT_RUNTIME_ERROR, _err, _say, app, build_config, handle_errors
 from webglm.errors import ConfigError, InputError
+
+# `webglm eval` fails (status 1) when more than this share of the examples failed.
+DEFAULT_MAX_FAILED = 0.1
 
 @app.command("eval")
 @handle_errors
@@ -45,12 +48,18 @@ def eval_(
     se_min_score: Optional[int] = typer.Option(None, "--se-min-score"),
     se_min_answers: Optional[int] = typer.Option(None, "--se-min-answers"),
     seed: int = typer.Option(0, "--seed"),
+    max_failed_fraction: float = typer.Option(
+        DEFAULT_MAX_FAILED, "--max-failed-fraction", min=0.0, max=1.0,
+        help="Exit with status 1 when more than this share of the examples failed (the rows and the "
+             "report are written either way)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report (as report.json holds it) as JSON."),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Evaluate on a dataset: one resumable row per question, then a Markdown/JSON report."""
     from webglm.eval.cli_support import eval_command, summary_line
+    from webglm.eval.report import report_data
 
     fields = {k: v for k, v in {"question": question_field, "answers": answers_field, "id": id_field,
                                 "references": references_field}.items() if v}
@@ -64,7 +73,22 @@ def eval_(
                           retry_failed=retry_failed, timeout_s=timeout, skip_bad_rows=skip_bad_rows,
                           fields=fields or None, progress=not quiet, seed=seed, dataset_options=se or None,
                           given_passages=given_passages, offset=offset, ray_address=ray, actors=actors)
-    typer.echo(summary_line(report))
+    if as_json:
+        _say(json.dumps(report_data(report), indent=2, ensure_ascii=False, allow_nan=False))
+    else:
+        typer.echo(summary_line(report))
+    check_failures(report, max_failed_fraction)
+
+
+def check_failures(report, max_fraction: float) -> None:
+    """Exit 1 when more than ``max_fraction`` of the examples failed (everything is written)."""
+    if not report.n_examples or report.n_failed / report.n_examples <= max_fraction:
+        return
+    where = report.run.get("out_dir", "")
+    _err(f"error: {report.n_failed} of {report.n_examples} examples failed ({report.n_failed / report.n_examples:.0%}), "
+         f"more than --max-failed-fraction {max_fraction:g} (their records are in {where}/results.jsonl; "
+         "rerun them with --retry-failed, or raise --max-failed-fraction)")
+    raise typer.Exit(EXIT_RUNTIME_ERROR)
 
 
 @app.command("eval-attribution")
@@ -74,6 +98,7 @@ def eval_attribution(
     fmt: str = typer.Option("expertqa", "--format", help="expertqa."),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set", help="e.g. --set citation.method=rouge1"),
+    as_json: bool = typer.Option(False, "--json", help=ALWAYS_JSON),
 ) -> None:
     """Score every claim against its cited passages with the support check; compare with experts."""
     from webglm.eval.attribution import attribution_command
@@ -90,6 +115,7 @@ def export_corpus(
     exclude_first: int = typer.Option(0, "--exclude-first", min=0,
                                       help="Leave out the threads `webglm eval POSTS --limit N` evaluates."),
     min_score: int = typer.Option(1, "--min-score", help="Answers scoring below this are left out."),
+    as_json: bool = typer.Option(False, "--json", help="Print {out, written, held_out} as JSON."),
 ) -> None:
     """Turn a Stack Exchange dump into a local corpus for `webglm eval --corpus`."""
     from webglm.eval import load_dataset
@@ -100,7 +126,10 @@ def export_corpus(
     held_out = [ex.id for ex in load_dataset(posts, "stackexchange", limit=exclude_first).examples] \
         if exclude_first else []
     written = export(posts, out, exclude=held_out, min_score=min_score)
-    typer.echo(f"wrote {written} threads to {out} ({len(held_out)} held out for evaluation)")
+    if as_json:
+        _say(json.dumps({"out": str(out), "written": written, "held_out": len(held_out)}, indent=2))
+    else:
+        typer.echo(f"wrote {written} threads to {out} ({len(held_out)} held out for evaluation)")
 
 
 @app.command("eval-retriever")
@@ -117,6 +146,7 @@ def eval_retriever(
     quantize: Optional[str] = typer.Option(None, "--quantize", help="auto, int8 or none."),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set"),
+    as_json: bool = typer.Option(False, "--json", help=ALWAYS_JSON),
 ) -> None:
     """Retrieval quality: nDCG@10, recall@k, MRR (and pairwise accuracy / Spearman where labelled)."""
     from webglm.contriever.beir import evaluate_beir_modes, is_beir_dir

@@ -36,8 +36,13 @@ def format_references(answer) -> str:
 
 
 def format_timings(answer) -> str:
+    """The answer's stage timings on one line."""
+    return timings_line(answer.trace.timings)
+
+
+def timings_line(t) -> str:
+    """``timings: search 0.08s · ...`` in pipeline order, then any other stages."""
     order = ["search", "fetch", "extract", "retrieve", "rank", "first_token", "generate", "score", "total"]
-    t = answer.trace.timings
     parts = [f"{k} {t[k]:.2f}s" for k in order if k in t]
     parts += [f"{k} {v:.2f}s" for k, v in t.items() if k not in order]
     return "timings: " + " · ".join(parts)

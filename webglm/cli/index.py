@@ -8,9 +8,10 @@ from typing import Optional
 
 import typer
 
-from webglm.cli.common import _err, _progress, build_config, handle_errors, index_app
+from webglm.cli.common import ALWAYS_JSON, _err, _progress, _say, build_config, handle_errors, index_app
 from webglm.config import WebGLMConfig
 from webglm.errors import InputError
+
 
 @index_app.command("build")
 @handle_errors
@@ -22,6 +23,7 @@ def index_build(
     config_file: Optional[Path] = typer.Option(None, "--config"),
     sets: Optional[list[str]] = typer.Option(None, "--set"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    as_json: bool = typer.Option(False, "--json", help="Print what was indexed (and skipped) as JSON."),
 ) -> None:
     """Index documents into a directory (--out) or a Milvus corpus (--store), for `webglm ask --corpus`."""
     from webglm.contriever import make_encoder
@@ -37,15 +39,23 @@ def index_build(
     if hasattr(encoder, "load"):
         encoder.load()
     if store is not None:
-        return _index_into_store(sources, store, encoder, cfg, progress)
+        return _index_into_store(sources, store, encoder, cfg, progress, as_json)
     opened = build_index(sources, encoder, cfg, out=out, progress=progress)
     for f in opened.failures:
         _err(f"skipped {f.url}: {f.detail}")
+    if as_json:
+        _say(json.dumps({"out": str(out), "passages": len(opened.index), "files_read": opened.files_read,
+                         "skipped": _skipped(opened.failures)}, ensure_ascii=False, indent=2))
+        return
     typer.echo(f"indexed {len(opened.index)} passages from {opened.files_read} files "
                f"({len(opened.failures)} skipped) into {out}")
 
 
-def _index_into_store(sources: list[str], uri: str, encoder, cfg: WebGLMConfig, progress) -> None:
+def _skipped(failures) -> list[dict]:
+    return [{"url": f.url, "kind": f.kind, "detail": f.detail} for f in failures]
+
+
+def _index_into_store(sources: list[str], uri: str, encoder, cfg: WebGLMConfig, progress, as_json: bool) -> None:
     from webglm.contriever.milvus import is_milvus_uri
     from webglm.stores import describe, open_store, sync_store
 
@@ -58,13 +68,22 @@ def _index_into_store(sources: list[str], uri: str, encoder, cfg: WebGLMConfig, 
         store.close()
     for f in report.failures:
         _err(f"skipped {f.url}: {f.detail}")
+    if as_json:
+        from webglm.types import to_dict
+
+        data = {k: v for k, v in to_dict(report).items() if k != "failures"}
+        _say(json.dumps({"store": uri, **data, "skipped": _skipped(report.failures)}, ensure_ascii=False, indent=2))
+        return
     typer.echo(describe(report) + f" in {uri}")
 
 
 @index_app.command("info")
 @handle_errors
-def index_info(path: Path = typer.Argument(..., help="An index directory.")) -> None:
-    """Print an index's metadata."""
+def index_info(
+    path: Path = typer.Argument(..., help="An index directory."),
+    as_json: bool = typer.Option(False, "--json", help=ALWAYS_JSON),
+) -> None:
+    """Print an index's metadata (JSON)."""
     from webglm.contriever import is_index_dir
     from webglm.errors import CorpusError
 

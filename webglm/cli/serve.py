@@ -29,6 +29,7 @@ def serve(
 
 
 @app.command()
+@handle_errors
 def mcp(
     corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Answer from a local corpus."),
     allow_host: Optional[list[str]] = typer.Option(None, "--allow-host", help="Let the fetcher reach HOST[:PORT]."),

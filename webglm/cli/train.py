@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from webglm.cli.common import _err, app, build_config, handle_errors
+from webglm.cli.common import ALWAYS_JSON, _err, app, build_config, handle_errors
 
 @app.command()
 @handle_errors
@@ -65,6 +65,7 @@ def train_scorer(
     min_rank_gap: int = typer.Option(1, "--min-rank-gap"),
     length_mitigation: bool = typer.Option(False, "--length-mitigation", help="WebGLM's truncate-to-median / drop-short rule."),
     resume: bool = typer.Option(False, "--resume"),
+    as_json: bool = typer.Option(False, "--json", help=ALWAYS_JSON),
 ) -> None:
     """Train a preference reward model on upvote or comparison pairs (grouped splits by question)."""
     from webglm.scorer.cli_support import train_scorer_command
@@ -101,6 +102,7 @@ def train_retriever(
     hard_negatives: bool = typer.Option(True, "--hard-negatives/--no-hard-negatives"),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads"),
+    as_json: bool = typer.Option(False, "--json", help=ALWAYS_JSON),
 ) -> None:
     """Fine-tune the dense retriever (WebGLM's LLM-augmented retriever recipe)."""
     from webglm.contriever.train import train_retriever as train

@@ -134,7 +134,7 @@ def ranked_documents(index: CorpusIndex, query: str, mode: str, cfg: RankConfig,
         _, found = index.faiss_index.search(qvec[None, :], min(depth, len(index)))
         hits = [index.passages[int(i)] for i in found[0] if i >= 0]
     else:
-        run = dataclasses.replace(cfg, top_k=depth, min_score=-1e9, prefilter=max(cfg.prefilter, depth))
+        run = dataclasses.replace(cfg, top_k=depth, min_score=-1e9, min_lexical_score=0.0, prefilter=max(cfg.prefilter, depth))
         hits = [r.passage for r in index.rank(query, run).references]
     return list(dict.fromkeys(p.url.removeprefix("beir:") for p in hits))
 

@@ -12,20 +12,15 @@ Malformed rows become :class:`webglm.types.Failure` records; loading goes on.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
-import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..stackexchange import read_posts, site_name
+from ..text import find_citations, rouge1_precision
 from ..types import Failure
-from .lexical import tokenize
 
-_TAG = re.compile(r"<[^>]+>")
-_SPACE = re.compile(r"\s+")
-_CITE = re.compile(r"\[(\d{1,3})\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +63,9 @@ class Dataset:
     failures: tuple[Failure, ...] = field(default_factory=tuple)
 
 
-def html_to_text(body: str) -> str:
-    """Plain text of a post body (tags removed, entities decoded, whitespace collapsed)."""
-    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", body))).strip()
-
-
-def rouge1_precision(reference: str, answer: str) -> float:
-    """Share of the reference's content words that appear in the answer (stopwords removed)."""
-    ref = tokenize(reference)
-    if not ref:
-        return 0.0
-    words = set(tokenize(answer))
-    return sum(1 for w in ref if w in words) / len(ref)
+def _one_line(text: str) -> str:
+    """A passage is one line: the paragraphs of a post body joined by spaces."""
+    return " ".join(text.split())
 
 
 def in_holdout(qid: str, fraction: float) -> bool:
@@ -93,33 +79,22 @@ def in_holdout(qid: str, fraction: float) -> bool:
 def load_stackexchange(path: str | Path) -> StackExchangeSite:
     """Parse a ``Posts.xml`` dump (questions: PostTypeId 1, answers: PostTypeId 2)."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"Stack Exchange dump not found: {p}", url=str(p), hint="pass a <site>_Posts.xml file")
     questions: dict[str, tuple[str, str]] = {}
     answers: list[Answer] = []
     failures: list[Failure] = []
-    try:
-        for _, row in ET.iterparse(str(p), events=("end",)):
-            if row.tag != "row":
-                continue
-            a = row.attrib
-            kind, pid = a.get("PostTypeId"), a.get("Id", "")
-            if kind == "1" and a.get("Title"):
-                questions[pid] = (html.unescape(a["Title"]), html_to_text(a.get("Body", "")))
-            elif kind == "2":
-                text = html_to_text(a.get("Body", ""))
-                if a.get("ParentId") and text:
-                    answers.append(Answer(pid, a["ParentId"], int(a.get("Score", "0") or 0), text))
-                else:
-                    failures.append(Failure("train", "bad-row", f"answer {pid} has no parent or body", str(p)))
-            row.clear()
-    except ET.ParseError as exc:
-        raise InputError(f"{p} is not a valid Posts.xml dump: {exc}", url=str(p)) from exc
+    for post in read_posts(p, cues=False):
+        text = _one_line(post.text)
+        if post.kind == "question" and post.title:
+            questions[post.id] = (post.title, text)
+        elif post.kind == "answer":
+            if post.parent and text:
+                answers.append(Answer(post.id, post.parent, post.score, text))
+            else:
+                failures.append(Failure("train", "bad-row", f"answer {post.id} has no parent or body", str(p)))
     orphans = [x for x in answers if x.parent not in questions]
     failures += [Failure("train", "orphan", f"answer {x.id} has no question {x.parent}", str(p)) for x in orphans]
     kept = tuple(x for x in answers if x.parent in questions)
-    name = p.name.split("_Posts")[0]
-    return StackExchangeSite(name, questions, kept, tuple(failures))
+    return StackExchangeSite(site_name(p), questions, kept, tuple(failures))
 
 
 def stackexchange_examples(site: StackExchangeSite, *, holdout: float = 0.0, split: str = "train",
@@ -160,10 +135,10 @@ def load_webglm_qa(path: str | Path) -> Dataset:
         except (ValueError, KeyError, TypeError) as exc:
             failures.append(Failure("train", "bad-row", f"line {n}: {exc}", str(p)))
             continue
-        cited = {int(m) for m in _CITE.findall(answer) if 1 <= int(m) <= len(refs)}
+        cited = {n for n in find_citations(answer) if 1 <= n <= len(refs)}
         pos = tuple(refs[i - 1] for i in sorted(cited))
         neg = tuple(r for i, r in enumerate(refs, 1) if i not in cited)
-        labels = tuple(rouge1_precision(r, _CITE.sub(" ", answer)) for r in pos + neg)
+        labels = tuple(rouge1_precision(r, answer) for r in pos + neg)
         examples.append(RetrievalExample(question, pos, neg, labels, str(row.get("id", n))))
     return Dataset(tuple(examples), tuple(failures))
 

@@ -42,7 +42,7 @@ def ranked_ids(index: CorpusIndex, query: str, mode: str, cfg: RankConfig, depth
         _, found = index.faiss_index.search(qvec[None, :], depth)
         ids = [i for i in found[0] if i >= 0]
     elif mode == "hybrid":
-        ranking = index.rank(query, dataclasses.replace(cfg, top_k=depth, min_score=-1e9))
+        ranking = index.rank(query, dataclasses.replace(cfg, top_k=depth, min_score=-1e9, min_lexical_score=0.0))
         return [r.passage.id for r in ranking.references]
     else:
         raise InputError(f"unknown retrieval mode {mode!r}", stage="eval", hint=f"use one of {MODES}")
@@ -129,7 +129,8 @@ def _per_question(examples: Sequence[RetrievalExample], encoder, cfg: RankConfig
             continue
         passages = [Passage(id=str(i), text=t, url="", title="") for i, t in enumerate(texts)]
         weight = {"bm25": 0.0, "dense": 1.0}.get(mode, cfg.dense_weight)
-        mode_cfg = dataclasses.replace(cfg, top_k=len(texts), min_score=-1e9, dense_weight=weight,
+        mode_cfg = dataclasses.replace(cfg, top_k=len(texts), min_score=-1e9, min_lexical_score=0.0,
+                                       dense_weight=weight,
                                        dense_budget=max(cfg.dense_budget, len(texts)), mmr_lambda=1.0)
         ranking = Ranker(encoder, mode_cfg).rank(ex.query, passages)
         ranked = [r.passage.id for r in ranking.references]

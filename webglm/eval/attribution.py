@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EvalError
-from .datasets import question_id
+from .rows import question_id
 
 POSITIVE = frozenset({"Complete"})
 NEGATIVE = frozenset({"Partial", "Incomplete"})

@@ -33,13 +33,13 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..text import detect_language, is_cjk
+from ..retrieval_metrics import recall_at_k, reciprocal_rank  # noqa: F401 (part of this module's API)
+from ..text import detect_language, find_citations, is_cjk, strip_citations
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
 _WORD = re.compile(r"[a-z0-9]+")
 # "[3]", "[1, 2]", "[1,2,5]": the forms generators write; "[1-3]" is not a citation we emit.
-_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
 # --- short-answer metrics -----------------------------------------------------
@@ -127,7 +127,7 @@ def source_hit(references: Sequence[Mapping], gold_sources: Sequence[str], k: in
 
 def same_language(answer: str, question: str) -> float:
     """1.0 if the answer is written in the question's language (citation marks ignored)."""
-    text = _CITATION.sub("", answer)
+    text = strip_citations(answer)
     return 1.0 if detect_language(text) == detect_language(question) else 0.0
 
 
@@ -175,7 +175,7 @@ def rouge_l(prediction: str, golds: Sequence[str]) -> float:
 
 def citation_numbers(text: str) -> list[int]:
     """Every reference number cited in ``text``, in order of appearance (repeats kept)."""
-    return [int(n) for group in _CITATION.findall(text) for n in group.split(",")]
+    return find_citations(text)
 
 
 def invalid_citations(text: str, n_references: int) -> list[int]:
@@ -213,23 +213,6 @@ def pairwise_accuracy(pairs: Iterable[tuple[float, float, float]]) -> float:
         elif (ra > rb) == (margin > 0):
             agree += 1.0
     return agree / total if total else float("nan")
-
-
-def recall_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float:
-    """Share of relevant items found in the top ``k`` of ``ranked``."""
-    rel = set(relevant)
-    if not rel:
-        return float("nan")
-    return len(rel & set(ranked[:k])) / len(rel)
-
-
-def reciprocal_rank(ranked: Sequence[str], relevant: Iterable[str]) -> float:
-    """1 / rank of the first relevant item (0 when none is ranked); average it for MRR."""
-    rel = set(relevant)
-    for i, item in enumerate(ranked, start=1):
-        if item in rel:
-            return 1.0 / i
-    return 0.0
 
 
 # --- statistics -------------------------------------------------------------------

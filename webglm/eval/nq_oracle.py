@@ -19,7 +19,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..types import Passage, Reference
-from .datasets import Dataset, Example, _BadRow, _Collector, _strings, _text, iter_jsonl, question_id
+from .rows import BadRow as _BadRow
+from .rows import Collector as _Collector
+from .rows import Dataset, Example, iter_jsonl, question_id
+from .rows import strings_field as _strings
+from .rows import text_field as _text
 
 FORMAT = "nq-oracle"
 

@@ -219,12 +219,18 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def report_data(report: Report) -> dict[str, Any]:
+    """The report as strict-JSON data (NaN becomes null), with its headline ``score``."""
+    data = _nan_to_none(to_dict(report))
+    data["score"] = _nan_to_none(report.score)
+    return data
+
+
 def write_report(report: Report, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``report.json`` (strict JSON: NaN becomes null) and ``report.md`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = _nan_to_none(to_dict(report))
-    data["score"] = _nan_to_none(report.score)
+    data = report_data(report)
     json_path, md_path = out / "report.json", out / "report.md"
     _atomic_write(json_path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     _atomic_write(md_path, render_markdown(report))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EvalError
-from .datasets import Dataset, Example
+from .rows import Dataset, Example
 
 _SAFE = re.compile(r"[^\w.-]+")
 

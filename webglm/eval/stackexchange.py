@@ -9,47 +9,22 @@ best of them. Content is CC BY-SA: every example keeps its site, post URL and li
 
 from __future__ import annotations
 
-import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html import unescape
-from html.parser import HTMLParser
 from pathlib import Path
 
 from ..errors import EvalError
-from .datasets import Dataset, Example, _BadRow, _Collector
-
-LICENCE = "CC BY-SA (Stack Exchange)"
-_BLOCK = {"p", "br", "li", "pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "div", "hr"}
-
-
-class _TextOnly(HTMLParser):
-    """Collects the text of an HTML fragment; block elements end a line."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        self.parts.append(data)
+from ..stackexchange import LICENCE, html_to_text, iter_rows, site_name
+from .rows import BadRow as _BadRow
+from .rows import Collector as _Collector
+from .rows import Dataset, Example
 
 
-def html_to_text(fragment: str) -> str:
-    """Plain text of a post body: tags dropped, one paragraph per line, spaces collapsed."""
-    parser = _TextOnly()
-    parser.feed(fragment)
-    parser.close()
-    lines = (re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in "".join(parser.parts).split("\n"))
-    return "\n".join(line for line in lines if line)
+
+def _plain(fragment: str) -> str:
+    """A post body as gold text: one paragraph (or list item) per line, link targets and image marks left out."""
+    return "\n".join(line for line in html_to_text(fragment, cues=False).split("\n") if line.strip())
 
 
 @dataclass(slots=True)
@@ -73,11 +48,6 @@ def _int(attrs: dict[str, str], key: str, default: int | None = None) -> int | N
         raise _BadRow(f"{key}={value!r} is not an integer") from None
 
 
-def _site_of(path: Path) -> str:
-    name = path.name
-    return name[: -len("_Posts.xml")] if name.endswith("_Posts.xml") else "stackexchange"
-
-
 def _parse_row(attrs: dict[str, str], questions: dict[int, _Question], orphans: list) -> None:
     post_id = _int(attrs, "Id")
     kind = _int(attrs, "PostTypeId")
@@ -99,18 +69,8 @@ def _parse_row(attrs: dict[str, str], questions: dict[int, _Question], orphans: 
 def _read_posts(path: Path, col: _Collector) -> dict[int, _Question]:
     questions: dict[int, _Question] = {}
     answers: list[tuple[int, int, int, str]] = []
-    n = 0
-    try:
-        for _event, elem in ET.iterparse(path, events=("end",)):
-            if elem.tag != "row":
-                continue
-            n += 1
-            attrs = dict(elem.attrib)
-            elem.clear()  # keep memory flat on big dumps
-            col.add(f"row {n} (Id={attrs.get('Id', '?')})", lambda a=attrs: _parse_row(a, questions, answers))
-    except ET.ParseError as exc:
-        raise EvalError(f"{path}:{exc.position[0]}: not a valid Posts.xml ({exc})", url=str(path),
-                        hint="pass a Stack Exchange dump file named <site>_Posts.xml") from None
+    for n, attrs in iter_rows(path, error=EvalError):
+        col.add(f"row {n} (Id={attrs.get('Id', '?')})", lambda a=attrs: _parse_row(a, questions, answers))
     for parent, aid, score, body in answers:
         if parent in questions:
             questions[parent].answers.append((aid, score, body))
@@ -124,7 +84,7 @@ def _gold(q: _Question, top_n: int, min_score: int) -> tuple[str, ...]:
     for aid, score, body in ranked:
         if aid != q.accepted and score < min_score:
             continue
-        text = html_to_text(body)
+        text = _plain(body)
         if text:
             texts.append(text)
         if len(texts) >= top_n:
@@ -142,14 +102,14 @@ def load_stackexchange(path: str | Path, *, skip_bad_rows: bool = False, top_n: 
     """
     p = Path(path)
     col = _Collector(p, skip_bad_rows)
-    site = _site_of(p)
+    site = site_name(p)
     for q in sorted(_read_posts(p, col).values(), key=lambda q: q.id):
         if q.closed and not include_closed:
             continue
         gold = _gold(q, top_n, min_score)
         if len(gold) < min_answers:
             continue
-        body = html_to_text(q.body)
+        body = _plain(q.body)
         text = f"{q.title}\n{body}" if with_body and body else q.title
         meta = {"site": site, "url": f"https://{site}/q/{q.id}", "licence": LICENCE, "body": body,
                 "score": q.score}
@@ -167,14 +127,14 @@ def export_corpus(path: str | Path, out_dir: str | Path, *, exclude: Iterable[st
     """
     p, out = Path(path), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    site, skip = _site_of(p), set(exclude)
+    site, skip = site_name(p), set(exclude)
     col = _Collector(p, skip_bad_rows=True)
     written = 0
     for q in sorted(_read_posts(p, col).values(), key=lambda q: q.id):
         if f"{site}:{q.id}" in skip:
             continue
-        answers = [html_to_text(b) for _a, s, b in sorted(q.answers, key=lambda a: -a[1]) if s >= min_score]
-        parts = [f"# {q.title}", "", html_to_text(q.body)] + [f"\n## Answer {i}\n\n{a}" for i, a in
+        answers = [_plain(b) for _a, s, b in sorted(q.answers, key=lambda a: -a[1]) if s >= min_score]
+        parts = [f"# {q.title}", "", _plain(q.body)] + [f"\n## Answer {i}\n\n{a}" for i, a in
                                                               enumerate(answers, 1) if a]
         parts.append(f"\nSource: https://{site}/q/{q.id} ({LICENCE})")
         (out / f"{q.id}.md").write_text("\n".join(parts) + "\n", encoding="utf-8")

@@ -10,48 +10,15 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Iterator, Sequence
 
 from .. import registry
 from ..config import GenerateConfig
 from ..errors import ConfigError, GenerationError, ModelError
+from .base import Backend, Completion, SamplingParams
 from .citations import extractive_answer
 from .prompts import Prompt
-
-
-@dataclass(frozen=True, slots=True)
-class SamplingParams:
-    max_new_tokens: int = 200
-    temperature: float = 0.0
-    top_p: float = 0.9
-    seed: int = 0  # completion i of a generate() call is sampled with seed + i
-    repeat_penalty: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    text: str
-    tokens_in: int = 0
-    tokens_out: int = 0
-    finish_reason: str = ""
-    logprob: float | None = None
-    seconds: float = 0.0
-
-
-class Backend(Protocol):
-    model_id: str
-    n_ctx: int
-    default_template: str
-
-    def load(self) -> None: ...
-
-    def count_tokens(self, prompt: Prompt) -> int: ...
-
-    def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]: ...
-
-    def stream(self, prompt: Prompt, params: SamplingParams) -> Iterator[str]: ...
 
 
 class _Completed:

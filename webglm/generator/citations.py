@@ -11,22 +11,20 @@ precision with stopwords removed; references scoring at least ``threshold``
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..injection import find_instructions, obeys
 from ..messages import message, translated
-from ..text import TERMINAL, cjk_bigrams, content_terms, detect_language, is_cjk, join_sentences, split_sentences, stem
+from ..text import (CITATION, TERMINAL, cjk_bigrams, content_terms, detect_language, find_citations, is_cjk,
+                    join_sentences, parse_group, rouge1_precision, split_sentences, stem, strip_citations)
 from ..types import Evidence, SentenceSupport
 
 __all__ = ["check_citations", "clean_citations", "content_words", "dedupe_sentences", "drop_instructions",
            "drop_unfinished", "extractive_answer", "find_citations", "parse_group", "pick_sentences",
            "rouge1_precision", "split_sentences", "stem", "strip_citations", "strip_think", "withhold_obeying"]
 
-_GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:[-–,]|and)\s*\d+)*)\s*\]")
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
-MAX_RANGE = 20  # "[1-300]" is not a citation of 300 references
 # Sentences in retrieved text that address the model rather than the reader (prompt injection).
 # Defence in depth: references are also delimited and the system turn says not to obey them.
 _INJECTION = re.compile(
@@ -53,27 +51,6 @@ def drop_instructions(text: str) -> str:
     return "\n".join(lines).strip()
 
 
-def parse_group(inner: str) -> list[int]:
-    """``"1, 3-4"`` -> ``[1, 3, 4]``; oversized ranges are ignored."""
-    out: list[int] = []
-    for part in re.split(r"\s*(?:,|and)\s*", inner.strip()):
-        if not part:
-            continue
-        if "-" in part or "–" in part:
-            lo_s, hi_s = re.split(r"\s*[-–]\s*", part, maxsplit=1)
-            lo, hi = int(lo_s), int(hi_s)
-            if lo <= hi and hi - lo < MAX_RANGE:
-                out.extend(range(lo, hi + 1))
-        else:
-            out.append(int(part))
-    return out
-
-
-def find_citations(text: str) -> list[int]:
-    """All cited indices in order of appearance (duplicates kept)."""
-    return [i for m in _GROUP.finditer(text) for i in parse_group(m.group(1))]
-
-
 def clean_citations(text: str, valid: set[int] | Sequence[int]) -> str:
     """Rewrite every citation group as ``[a][b]`` keeping only indices in ``valid``."""
     valid = set(valid)
@@ -85,30 +62,15 @@ def clean_citations(text: str, valid: set[int] | Sequence[int]) -> str:
                 seen.append(i)
         return "".join(f"[{i}]" for i in seen)
 
-    text = _GROUP.sub(repl, text)
+    text = CITATION.sub(repl, text)
     return re.sub(r"[ \t]+([.,;:!?\u3002\uff0c\uff1b\uff1a\uff01\uff1f])", r"\1",
                   re.sub(r"[ \t]{2,}", " ", text)).strip()
-
-
-def strip_citations(text: str) -> str:
-    """``text`` without citation marks (and without the spaces they leave before punctuation)."""
-    return re.sub(r"\s+([.,;:!?\u3002\uff0c\uff1b\uff1a\uff01\uff1f])", r"\1", _GROUP.sub("", text)).strip()
 
 
 def content_words(text: str) -> list[str]:
     """Units compared by the support check (see :func:`webglm.text.content_terms`): stemmed
     words without stopwords, single characters for Chinese and other unspaced scripts."""
     return content_terms(strip_citations(text))
-
-
-def rouge1_precision(sentence: str, reference: str) -> float:
-    """Share of the sentence's content words (with multiplicity) found in the reference."""
-    sent = Counter(content_words(sentence))
-    total = sum(sent.values())
-    if total == 0:
-        return 0.0
-    ref = Counter(content_words(reference))
-    return sum(min(c, ref[w]) for w, c in sent.items()) / total
 
 
 @dataclass(frozen=True, slots=True)

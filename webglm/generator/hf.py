@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import GenerateConfig
 from ..errors import ConfigError, GenerationError, ModelError
-from .backends import Completion, SamplingParams
+from .base import Completion, SamplingParams
 from .prompts import Prompt
 
 # End-of-turn markers of common chat formats; generation stops at any that the vocabulary knows.

@@ -20,11 +20,9 @@ model is configured the first one the server lists under ``/models`` is used.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
 import math
 import os
-import random
 import threading
 import time
 from collections.abc import Iterator
@@ -34,10 +32,10 @@ import httpx
 
 from ..config import GenerateConfig
 from ..errors import ConfigError, GenerationError
-from .backends import Completion, SamplingParams
+from ..retry import RETRY_STATUSES, RetryPolicy, Retryable, call, retry_after
+from .base import Completion, SamplingParams
 from .prompts import Prompt
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRIES = 3
 MAX_WAIT = 10.0  # seconds: never sleep longer than this between attempts
 BYTES_PER_TOKEN = 3.0
@@ -131,6 +129,7 @@ class OpenAIBackend:
             self._model_checked = True
 
     def close(self) -> None:
+        """Close the HTTP client; the next request opens a new one."""
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -180,43 +179,42 @@ class OpenAIBackend:
             hint="check the server log, the model name (--model) and the API key variable",
         )
 
+    @property
+    def _policy(self) -> RetryPolicy:
+        return RetryPolicy(retries=MAX_RETRIES, backoff=self.backoff, max_wait=MAX_WAIT)
+
     def _wait(self, attempt: int, resp: httpx.Response | None) -> None:
-        delay = retry_after(resp.headers.get("retry-after", "") if resp is not None else "")
-        if delay is None:
-            delay = self.backoff * (2**attempt) * random.uniform(0.5, 1.5)
-        time.sleep(max(0.0, min(delay, MAX_WAIT)))
+        """Sleep before retry ``attempt`` (0-based) as the shared retry policy says."""
+        hint = retry_after(resp.headers.get("retry-after")) if resp is not None else None
+        time.sleep(self._policy.delay(attempt + 1, hint) or 0.0)
 
     def _post(self, path: str, body: dict) -> dict:
         """POST with bounded, jittered retries on 429/5xx and connection failures."""
         self.load()
-        for attempt in range(MAX_RETRIES + 1):
-            resp = None
+
+        def attempt() -> httpx.Response:
             try:
-                with self._slot():  # released before any wait below
+                with self._slot():  # released before any wait
                     resp = self._client.post(path, json=body)
-            except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-                if attempt == MAX_RETRIES:
-                    raise GenerationError(
-                        f"cannot reach {self.base_url}: {type(exc).__name__}",
-                        hint="is the server running? check generate.base_url",
-                    ) from None
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+                raise Retryable(GenerationError(f"cannot reach {self.base_url}: {type(exc).__name__}",
+                                                hint="is the server running? check generate.base_url")) from None
             except httpx.TimeoutException:
-                raise GenerationError(
-                    f"{self.base_url}/{path} timed out after {self.gen.timeout:g} s",
-                    hint="raise generate.timeout or lower max_new_tokens",
-                ) from None
-            if resp is not None and resp.status_code < 400:
-                try:
-                    return resp.json()
-                except ValueError:
-                    raise GenerationError(
-                        f"{self.base_url}/{path} returned malformed JSON",
-                        hint="is base_url an OpenAI-compatible endpoint (ending in /v1)?",
-                    ) from None
-            if resp is not None and (resp.status_code not in RETRY_STATUSES or attempt == MAX_RETRIES):
-                raise self._error(resp, path)
-            self._wait(attempt, resp)
-        raise AssertionError("unreachable")
+                # a read timeout already waited generate.timeout: another try would double it
+                raise GenerationError(f"{self.base_url}/{path} timed out after {self.gen.timeout:g} s",
+                                      hint="raise generate.timeout or lower max_new_tokens") from None
+            if resp.status_code in RETRY_STATUSES:
+                raise Retryable(self._error(resp, path), retry_after(resp.headers.get("retry-after")))
+            return resp
+
+        resp = call(attempt, self._policy)
+        if resp.status_code >= 400:
+            raise self._error(resp, path)
+        try:
+            return resp.json()
+        except ValueError:
+            raise GenerationError(f"{self.base_url}/{path} returned malformed JSON",
+                                  hint="is base_url an OpenAI-compatible endpoint (ending in /v1)?") from None
 
     # ---------------------------------------------------------------- generation
     def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]:
@@ -308,22 +306,6 @@ class OpenAIBackend:
                 piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
                 if piece:
                     yield piece
-
-
-def retry_after(value: str) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _choice_text(choice: dict) -> str:

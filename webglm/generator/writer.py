@@ -9,7 +9,8 @@ from typing import Any, AsyncIterator, Sequence
 from ..config import GenerateConfig
 from ..errors import GenerationError
 from ..types import EXTRACTIVE_FALLBACK, Candidate, CandidateDone, Reference, TokenEvent
-from .backends import Backend, Completion, SamplingParams, complete_backend
+from .backends import complete_backend
+from .base import Backend, Completion, SamplingParams
 from ..text import detect_language
 from .citations import check_citations, clean_citations, dedupe_sentences, drop_unfinished, strip_think, withhold_obeying
 from .extractive import PickWeights, answer_type, extractive_answer, pick_dense

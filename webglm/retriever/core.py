@@ -89,6 +89,12 @@ class WebRetriever:
             if stored is None:
                 return [], [], [Failure("search", "replay_miss", "no recorded search results", "")]
             return list(stored)[:k], ["search: replayed recorded results"], []
+        if self.page_store is not None:
+            # Recording reads the store first, so every question of one recording sees the same
+            # results that a replay will serve.
+            stored = self.page_store.get_hits(self.engine.name, question)
+            if stored is not None:
+                return list(stored)[:k], ["search: reused recorded results"], []
         try:
             if hasattr(self.engine, "search_with_events"):
                 hits, events = await self.engine.search_with_events(question, k)  # type: ignore[attr-defined]
@@ -102,24 +108,44 @@ class WebRetriever:
             self.page_store.put_hits(self.engine.name, question, hits)
         return list(hits), list(events), []
 
+    def _stored_pages(self, urls: list[str], on_page: Callable[[Page], None]) -> tuple[list[Page], list[str]]:
+        """Pages the store already holds (handed to ``on_page``) and the URLs it lacks."""
+        pages, missing = [], []
+        for url in urls:
+            page = self.page_store.get_page(url)  # type: ignore[union-attr]
+            if page is None:
+                missing.append(url)
+            else:
+                pages.append(page)
+                on_page(page)
+        return pages, missing
+
+    def _recorded_failure(self, url: str) -> Failure:
+        get_failure = getattr(self.page_store, "get_failure", None)
+        failure = get_failure(url) if get_failure is not None else None
+        return failure or Failure("fetch", "replay_miss", "no recorded page", url)
+
     async def _fetch(self, urls: list[str], on_page: Callable[[Page], None]) -> FetchResult:
+        if self.page_store is None:
+            if self.fetcher is None:
+                raise ValueError("WebRetriever needs a fetch_client unless replay=True")
+            return await self.fetcher.fetch_many(urls, on_page)
+        # Record and replay both read the store first: a page seen earlier in a recording is
+        # served as recorded, so a page that changes between two questions cannot diverge.
+        pages, missing = self._stored_pages(urls, on_page)
         if self.replay:
-            pages, failures = [], []
-            for url in urls:
-                page = self.page_store.get_page(url)  # type: ignore[union-attr]
-                if page is None:
-                    failures.append(Failure("fetch", "replay_miss", "no recorded page", url))
-                else:
-                    pages.append(page)
-                    on_page(page)
-            return FetchResult(tuple(pages), tuple(failures), 0.0)
+            return FetchResult(tuple(pages), tuple(self._recorded_failure(u) for u in missing), 0.0)
         if self.fetcher is None:
             raise ValueError("WebRetriever needs a fetch_client unless replay=True")
-        result = await self.fetcher.fetch_many(urls, on_page)
-        if self.page_store is not None:
-            for page in result.pages:
-                self.page_store.put_page(page)
-        return result
+        result = await self.fetcher.fetch_many(missing, on_page) if missing else FetchResult((), (), 0.0)
+        for page in result.pages:
+            self.page_store.put_page(page)
+        put_failure = getattr(self.page_store, "put_failure", None)
+        for failure in result.failures if put_failure is not None else ():
+            put_failure(failure.url, failure.kind, failure.detail)
+        order = {u: i for i, u in enumerate(urls)}
+        return FetchResult(tuple(sorted(pages + list(result.pages), key=lambda p: order.get(p.url, len(order)))),
+                           result.failures, result.elapsed)
 
     async def _extract_one(self, page: Page, title_hint: str) -> tuple[list[Passage], list[Failure]]:
         try:

@@ -9,7 +9,6 @@ and are scrubbed from every error message.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import re
@@ -19,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from ..errors import SearchError
+from ..retry import RetryPolicy, Retryable, acall, retry_after
 from ..types import SearchHit
 
 # Providers highlight matches with inline tags; only those are stripped, so literal
@@ -43,11 +43,7 @@ def clean(text: Any) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
+    return retry_after(response.headers.get("retry-after"))
 
 
 class HTTPEngine:
@@ -79,12 +75,17 @@ class HTTPEngine:
             raise self._error(f"{type(exc).__name__}: {exc}", "network") from None
 
     async def request(self, method: str, **kwargs: Any) -> httpx.Response:
-        """Send the request; retry once after a short Retry-After; map HTTP errors."""
-        response = await self._send(method, **kwargs)
-        wait = _retry_after(response)
-        if response.status_code == 429 and wait is not None and wait <= self.max_wait:
-            await asyncio.sleep(wait)
+        """Send the request; on a 429 with a short Retry-After, retry once; map HTTP errors."""
+        async def attempt() -> httpx.Response:
             response = await self._send(method, **kwargs)
+            if response.status_code == 429:
+                wait = _retry_after(response)
+                raise Retryable(self._error("rate limited (HTTP 429)", "rate_limited", wait), wait)
+            return response
+
+        # a longer wait, or none given, fails over to the next engine instead of stalling
+        policy = RetryPolicy(retries=1, max_wait=self.max_wait, longer_waits="give_up", needs_retry_after=True)
+        response = await acall(attempt, policy)
         self.check_status(response)
         return response
 

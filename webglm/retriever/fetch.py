@@ -11,8 +11,6 @@ the resolved address at connect time.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import random
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -23,12 +21,12 @@ import httpx
 
 from ..config import FetchConfig
 from ..errors import FetchError
+from ..retry import RETRY_STATUSES, RetryPolicy, Retryable, acall, retry_after
 from ..types import Failure, Page
 from .body import PDF, check_headers, decode_body, media_type, pdf_supported, read_capped
 from .guard import AddressPolicy, check_url
 
 _REDIRECTS = (301, 302, 303, 307, 308)
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,19 +36,6 @@ class FetchResult:
     pages: tuple[Page, ...]
     failures: tuple[Failure, ...]
     elapsed: float
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _failure(url: str, exc: BaseException) -> Failure:
@@ -102,26 +87,15 @@ class Fetcher:
         return await self._with_retries(url, deadline)
 
     async def _with_retries(self, url: str, deadline: float) -> Page:
-        loop = asyncio.get_running_loop()
-        attempt = 0
-        while True:
+        async def attempt() -> Page:
             try:
-                try:
-                    return await self._follow(url)
-                except httpx.TimeoutException as exc:
-                    raise _Retryable(
-                        FetchError(f"timed out: {type(exc).__name__}", kind="timeout", url=url), None
-                    )
-            except _Retryable as exc:
-                attempt += 1
-                delay = (
-                    exc.retry_after
-                    if exc.retry_after is not None
-                    else 0.2 * 2**attempt * random.uniform(0.5, 1.5)
-                )
-                if attempt > self.config.retries or loop.time() + delay >= deadline:
-                    raise exc.error from None
-                await asyncio.sleep(delay)
+                return await self._follow(url)
+            except httpx.TimeoutException as exc:
+                raise Retryable(FetchError(f"timed out: {type(exc).__name__}", kind="timeout", url=url)) from None
+
+        # waits of any length are fine while they fit the page's deadline
+        policy = RetryPolicy(retries=self.config.retries, backoff=0.4, max_wait=float("inf"))
+        return await acall(attempt, policy, deadline=deadline)
 
     async def _follow(self, url: str) -> Page:
         current = url
@@ -136,9 +110,10 @@ class Fetcher:
 
     async def _read(self, url: str, final: str, response: httpx.Response) -> Page:
         status = response.status_code
-        if status in _RETRY_STATUS:
+        if status in RETRY_STATUSES:
             err = FetchError(f"HTTP {status}", kind=f"http_{status}", url=url)
-            raise _Retryable(err, _retry_after(response) if status in (429, 503) else None)
+            hint = retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
+            raise Retryable(err, hint)
         if not 200 <= status < 300:
             raise FetchError(f"HTTP {status}", kind=f"http_{status}", url=url)
         mime = check_headers(response, self.config.max_bytes, pdf=self._pdf)
@@ -225,10 +200,3 @@ class Fetcher:
             failures=tuple(r for r in ordered if isinstance(r, Failure)),
             elapsed=loop.time() - start,
         )
-
-
-class _Retryable(Exception):
-    def __init__(self, error: FetchError, retry_after: float | None):
-        super().__init__(error.message)
-        self.error = error
-        self.retry_after = retry_after

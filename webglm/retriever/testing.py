@@ -64,7 +64,13 @@ class _Handler(BaseHTTPRequestHandler):
             query.update(parse_qs(self.rfile.read(length).decode("utf-8", "replace")))
         with owner.lock:
             owner.requests.append((self.command, parts.path, dict(self.headers)))
-        owner.handle(self, parts.path, query)
+            owner.in_flight += 1
+            owner.peak_in_flight = max(owner.peak_in_flight, owner.in_flight)
+        try:
+            owner.handle(self, parts.path, query)
+        finally:
+            with owner.lock:
+                owner.in_flight -= 1
 
     do_GET = _dispatch
     do_POST = _dispatch
@@ -92,6 +98,8 @@ class LocalServer:
         self.host = host
         self.port = port
         self.connections = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0  # most requests handled at once: what a client's limits allowed
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()

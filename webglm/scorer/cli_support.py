@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import ScorerConfig
 from ..errors import InputError
+from ..text import find_citations
 from ..types import Candidate, ScoredAnswer
 from .data import StackExchangeRecipe, grouped_split, load_pairs
 from .reward import load_reward_model
@@ -19,12 +20,10 @@ def score_answers(question: str, answers: Sequence[str], scorer: ScorerConfig | 
 
     Citation quality counts as in best-of-n: an answer that cites ``[n]`` gets it.
     """
-    import re
-
     if not answers:
         raise InputError("no answers to score", hint="pass one or more answers after the question")
     scorer = scorer or ScorerConfig()
-    cands = [Candidate(text=a, citations=tuple(sorted({int(n) for n in re.findall(r"\[(\d+)\]", a)})))
+    cands = [Candidate(text=a, citations=tuple(sorted(set(find_citations(a)))))
              for a in answers]
     return select_best(question, cands, load_reward_model(scorer).load(), scorer)
 

@@ -15,13 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..text import find_citations, split_sentences, stopwords
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 _URL = re.compile(r"https?://\S+")
-_CITE = re.compile(r"\[\d+\]")
-_SENT = re.compile(r"[.!?](?:\s|$)")
-_STOP = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from", "has", "have", "how", "i", "if", "in", "is", "it", "its", "my", "no", "not", "of", "on", "or", "so", "that", "the", "their", "there", "these", "this", "to", "was", "what", "when", "where", "which", "who", "why", "will", "with", "you", "your"]
-)
+_STOP = stopwords("en")  # the function words of webglm.text, as retrieval and support use them
 
 FEATURE_NAMES: tuple[str, ...] = (
     "log_words",
@@ -50,7 +48,7 @@ def answer_features(question: str, answer: str) -> list[float]:
     paragraphs = [p for p in re.split(r"\n\s*\n", answer) if p.strip()]
     list_items = sum(1 for line in answer.splitlines() if re.match(r"\s*(?:[-*•]|\d+[.)])\s+\S", line))
     links = len(_URL.findall(answer))
-    sentences = max(1, len(_SENT.findall(answer)))
+    sentences = max(1, len(split_sentences(answer)))
     lower = [w.lower() for w in words]
     q_words, a_words = _content_words(question), _content_words(answer)
     overlap = len(q_words & a_words) / len(q_words) if q_words else 0.0
@@ -61,7 +59,7 @@ def answer_features(question: str, answer: str) -> list[float]:
         math.log1p(list_items),
         math.log1p(links),
         float(links > 0),
-        math.log1p(len(_CITE.findall(answer))),
+        math.log1p(len(find_citations(answer))),
         min(n / sentences, 100.0) / 10.0,
         sum(c.isdigit() for c in answer) / max(1, len(answer)) * 10.0,
         math.log1p(answer.count("?")),

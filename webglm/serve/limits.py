@@ -15,6 +15,8 @@ import asyncio
 import json
 from typing import Any, Callable
 
+from ..compat import timeout as compat_timeout
+
 Scope = dict[str, Any]
 ASGIApp = Callable[..., Any]
 
@@ -60,7 +62,7 @@ class BodyLimit:
         chunks: list[bytes] = []
         size = 0
         try:
-            async with asyncio.timeout(self.timeout):
+            async with compat_timeout(self.timeout):
                 while True:
                     message = await receive()
                     if message["type"] == "http.disconnect":
@@ -72,7 +74,7 @@ class BodyLimit:
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         break
-        except TimeoutError:
+        except asyncio.TimeoutError:
             msg = f"the request body did not arrive within {self.timeout:g} s"
             return await send_json(send, 408, error_body(path, 408, msg, "timeout"), {"connection": "close"})
         body = b"".join(chunks)

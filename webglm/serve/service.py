@@ -14,6 +14,7 @@ import logging
 import re
 from typing import Any, AsyncIterator
 
+from ..compat import timeout as compat_timeout
 from ..errors import FetchError, InputError, SearchError, WebGLMError
 from ..types import Answer, FinalEvent
 from .gate import GenerationQueue, QueueFull, slots_for
@@ -123,10 +124,10 @@ class Service:
 
         async def produce() -> None:
             try:
-                async with asyncio.timeout(timeout):
+                async with compat_timeout(timeout):
                     async for event in self.glm.stream(question, gate=self.queue.slot):
                         queue.put_nowait(event)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 queue.put_nowait(DeadlineExceeded(
                     f"no answer within the deadline of {timeout:g} s",
                     hint="send a larger 'timeout' in the request, or ask again later"))

@@ -12,70 +12,22 @@ switched on). ``StackExchangeRecipe.webglm()`` gives the paper's values.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
-import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from itertools import combinations
 from pathlib import Path
 
 from ...errors import InputError
+from ...stackexchange import Post, html_to_text, read_posts, site_name
 from .pairs import PreferencePair
 
-_BLOCK = {"p", "div", "pre", "blockquote", "ul", "ol", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "hr"}
+__all__ = ["Post", "StackExchangeRecipe", "build_stackexchange_pairs", "count_words", "debiased",
+           "html_to_text", "posted_later", "read_posts", "score_ratio", "truncate_words"]
+
 _WORD = re.compile(r"\S+")
-
-
-class _TextExtractor(HTMLParser):
-    """Stack Exchange post HTML -> plain text that keeps paragraphs, list items and links."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._href: list[str] = []
-        self._pre = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK:
-            self.parts.append("\n\n")
-        if tag == "li":
-            self.parts.append("\n- ")
-        elif tag == "br":
-            self.parts.append("\n")
-        elif tag == "pre":
-            self._pre += 1
-        elif tag == "a":
-            self._href.append(dict(attrs).get("href") or "")
-        elif tag == "img":
-            self.parts.append(" [image] ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._href:
-            href = self._href.pop()
-            if href.startswith(("http://", "https://")):
-                # the link target is kept: answers that cite sources are a cue people reward
-                self.parts.append(f" ({href})")
-        elif tag == "pre":
-            self._pre = max(0, self._pre - 1)
-        if tag in _BLOCK:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data if self._pre else re.sub(r"\s+", " ", data))
-
-
-def html_to_text(html: str) -> str:
-    """Convert post HTML into plain text; paragraphs are separated by blank lines."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    text = "".join(parser.parts)
-    lines = [line.rstrip() for line in text.split("\n")]
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-    # "<li><p>item</p></li>" would leave a bare dash above its text
-    return re.sub(r"(?m)^- *\n+", "- ", text).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,44 +72,6 @@ class StackExchangeRecipe:
         return cls(later_preferred=True, min_score_ratio=2.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Post:
-    """One row of a Posts.xml dump (question or answer)."""
-
-    id: str
-    kind: str  # "question" | "answer"
-    parent: str
-    score: int
-    title: str
-    text: str
-    created: str = ""  # CreationDate, ISO 8601 (sorts as text); "" when the dump lacks it
-
-
-def read_posts(path: str | Path) -> Iterator[Post]:
-    """Stream the questions and answers of a ``Posts.xml`` file, HTML converted to text."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"Stack Exchange dump not found: {path}", hint="pass a *_Posts.xml file or a folder of them")
-    try:
-        for _event, el in ET.iterparse(path, events=("end",)):
-            if el.tag != "row":
-                continue
-            kind = {"1": "question", "2": "answer"}.get(el.get("PostTypeId", ""))
-            if kind:
-                yield Post(
-                    id=el.get("Id", ""),
-                    kind=kind,
-                    parent=el.get("ParentId", ""),
-                    score=int(el.get("Score", "0") or 0),
-                    title=el.get("Title", ""),
-                    text=html_to_text(el.get("Body", "")),
-                    created=el.get("CreationDate", ""),
-                )
-            el.clear()  # keep memory flat on big dumps
-    except ET.ParseError as exc:
-        raise InputError(f"malformed Stack Exchange dump {path}: {exc}", hint="use an unmodified Posts.xml") from None
-
-
 def count_words(text: str) -> int:
     return len(_WORD.findall(text))
 
@@ -168,10 +82,6 @@ def truncate_words(text: str, n: int) -> str:
         if i + 1 == n:
             return text[: match.end()]
     return text
-
-
-def _site_name(path: Path) -> str:
-    return path.name.split("_Posts")[0] if "_Posts" in path.name else path.stem
 
 
 def score_ratio(chosen_score: int, rejected_score: int) -> float:
@@ -242,7 +152,7 @@ def build_stackexchange_pairs(
     recipe = recipe or StackExchangeRecipe()
     pairs: list[PreferencePair] = []
     for path in _dump_files(paths):
-        site = _site_name(path)
+        site = site_name(path)
         questions: dict[str, str] = {}
         answers: dict[str, list[Post]] = {}
         for post in read_posts(path):
@@ -267,7 +177,7 @@ def _site_pairs(site, questions, answers, recipe) -> list[PreferencePair]:
             if recipe.drop_below_half_median and n < median / 2:
                 continue
             if recipe.truncate_to_median and n > median > 0:
-                a = Post(a.id, a.kind, a.parent, a.score, a.title, truncate_words(a.text, median), a.created)
+                a = dataclasses.replace(a, text=truncate_words(a.text, median))
             kept.append(a)
         if len(kept) >= recipe.min_answers:
             out.extend(_question_pairs(questions[qid], f"{site}/{qid}", kept, recipe, site))
