@@ -249,7 +249,7 @@ def _convert(tp: Any, value: Any) -> Any:
     args = typing.get_args(tp)
     if value is None:
         return None
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value)
     if origin in (Union, _pytypes.UnionType):
         for arg in args:
