@@ -318,3 +318,33 @@ def test_unknown_engine_or_backend_names_fail_at_construction():
     with pytest.raises(ConfigError, match="unknown generator backend 'nope'"):
         WebGLM(load_config(overrides={"generate.backend": "nope"}), corpus="docs")
     WebGLM(load_config(overrides={"generate.backend": "nope"}), corpus="docs", backend=OnlyGenerate())
+
+
+def test_stream_reports_the_search_hits_before_the_references():
+    from webglm import SearchDone, SearchHit
+    from webglm.retriever.testing import PageServer
+
+    with PageServer() as server:
+        url = server.add("/tea", "<html><body><article><p>" + TEXTS[0] + "</p><p>" + TEXTS[1]
+                         + "</p></article></body></html>")
+        hits = [SearchHit(url, "Green tea", "steamed leaves", 1, "fake")]
+        cfg = _cfg(**{"fetch.allow_hosts": (f"127.0.0.1:{server.port}",)})
+        glm = WebGLM(cfg, engine=FakeSearchEngine(hits), encoder=HashEncoder(), backend=OnlyGenerate())
+
+        async def run():
+            try:
+                return [ev async for ev in glm.stream(QUESTION)]
+            finally:
+                await glm.aclose()
+
+        events = asyncio.run(run())
+    assert isinstance(events[0], SearchDone) and events[0].hits == tuple(hits)
+    assert isinstance(events[1], ReferencesReady) and events[1].references[0].passage.url == url
+    assert isinstance(events[-1], FinalEvent)
+    # an injected retriever has no search step: the stream starts with the references
+    glm = WebGLM(_cfg(), retriever=MemoryRetriever(), encoder=HashEncoder(), backend=OnlyGenerate())
+
+    async def plain():
+        return [ev async for ev in glm.stream(QUESTION)]
+
+    assert isinstance(asyncio.run(plain())[0], ReferencesReady)

@@ -33,6 +33,8 @@ from .types import (
     Reference,
     ReferencesReady,
     ScoredAnswer,
+    SearchDone,
+    SearchHit,
     TokenEvent,
     Trace,
 )
@@ -315,8 +317,9 @@ class WebGLM(Sources):
     async def stream(self, question: str, *, gate: Gate | None = None, top_k: int | None = None,
                      deadline: float | None = None, language: str | None = None,
                      candidates: int | None = None) -> AsyncIterator[Event]:
-        """Yield :data:`webglm.Event` s: :class:`ReferencesReady`, :class:`TokenEvent` s of the
-        first candidate, :class:`CandidateDone` per candidate, then :class:`FinalEvent`.
+        """Yield :data:`webglm.Event` s: :class:`SearchDone` (web retrieval: the hits, before
+        pages are fetched), :class:`ReferencesReady`, :class:`TokenEvent` s of the first
+        candidate, :class:`CandidateDone` per candidate, then :class:`FinalEvent`.
 
         Closing the iterator early (or cancelling its task) stops the generation. ``gate`` and
         the per-call options as in :meth:`aanswer`; past the deadline the stream stops the
@@ -324,7 +327,18 @@ class WebGLM(Sources):
         call = self._call(AskOptions(top_k, deadline, language, candidates))
         question = validate_question(question)
         tb = self._trace(question, call)
-        refs, abstain = await call.within(self._references(question, tb, call), tb)
+        found: asyncio.Queue[tuple[SearchHit, ...]] = asyncio.Queue()
+        ranking = asyncio.ensure_future(call.within(self._references(question, tb, call, found.put_nowait), tb))
+        try:
+            hits = asyncio.ensure_future(found.get())
+            await asyncio.wait({ranking, hits}, return_when=asyncio.FIRST_COMPLETED)
+            if not hits.done():
+                hits.cancel()
+            elif not hits.cancelled():
+                yield SearchDone(hits.result())
+            refs, abstain = await ranking
+        finally:
+            ranking.cancel()  # the consumer left early: stop fetching
         yield ReferencesReady(refs)
         if abstain:
             yield FinalEvent(self._abstain(question, refs, tb))
