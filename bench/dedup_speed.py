@@ -1,8 +1,10 @@
 """Benchmark: near-duplicate passage removal, prefix filtering vs comparing every pair.
 
-    python bench/dedup_speed.py [--pages DIR] [--sizes 160,1000,0] [--rounds 2]
+    python bench/dedup_speed.py [--pages DIR] [--sizes 160,1000,0] [--rounds 2] [--paragraphs N]
 
-The saved pages are extracted and chunked (default settings, no dedup); the first N
+The saved pages are extracted and chunked (default settings, no dedup), or with
+``--paragraphs N`` the N templated paragraphs of ``bench/local_file_limits.py``'s
+distinct-text files (one file, as ``webglm index build`` reads it); the first N
 passages (0 = all) are deduplicated by :func:`webglm.retriever.chunk.dedup_passages` and by
 a plain every-pair scan (the definition), alternating round by round. Prints seconds for
 both and whether they kept the same passages.
@@ -47,14 +49,20 @@ def main() -> None:
     ap.add_argument("--pages", type=Path, default=_default_dir())
     ap.add_argument("--sizes", default="160,1000,0")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--paragraphs", type=int, default=0)
     args = ap.parse_args()
-    extract = importlib.import_module("webglm.retriever.extract")
-    pages, _ = load_pages(args.pages)
-    cfg = ChunkConfig(dedup=False)
+    cfg = ChunkConfig(dedup=False, per_url_cap=1_000_000)
     passages = []
-    for url, _, html in pages:
-        _, text = extract._extract_sync(_page(url, html))
-        passages += chunk_text(text, url=url, title="", config=cfg)
+    if args.paragraphs:
+        from bench.local_file_limits import SENTENCE
+
+        text = "\n".join(SENTENCE.format(i=i) for i in range(args.paragraphs))
+        passages = chunk_text(text, url="file:distinct.html", title="", config=cfg)
+    else:
+        extract = importlib.import_module("webglm.retriever.extract")
+        for url, _, html in load_pages(args.pages)[0]:
+            _, text = extract._extract_sync(_page(url, html))
+            passages += chunk_text(text, url=url, title="", config=cfg)
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         sub = passages[:size] if size else passages

@@ -153,7 +153,7 @@ def select(order: np.ndarray, vecs: np.ndarray, urls: Sequence[str], rank: RankC
         if url:
             per_url[url] = per_url.get(url, 0) + 1
         chosen.append(best)
-        if diverse:
+        if unit is not None:
             redundancy = np.maximum(redundancy, unit @ unit[best])
     return chosen
 
@@ -198,7 +198,7 @@ class Ranker:
         qvec = self.encoder.encode([question], "query")[0] if candidates else None
         vecs = (self.encoder.encode([ranking_text(p) for p in candidates], "passage") if candidates
                 else np.zeros((0, 1)))
-        dense = vecs @ qvec if candidates else np.zeros(0, dtype=np.float32)
+        dense = vecs @ qvec if qvec is not None else np.zeros(0, dtype=np.float32)
         t2 = time.perf_counter()
         refs, abstained, best = assemble(candidates, vecs, dense, lex, cfg, covers(self.encoder, question))
         t3 = time.perf_counter()

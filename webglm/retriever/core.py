@@ -97,7 +97,7 @@ class WebRetriever:
                 return list(stored)[:k], ["search: reused recorded results"], []
         try:
             if hasattr(self.engine, "search_with_events"):
-                hits, events = await self.engine.search_with_events(question, k)  # type: ignore[attr-defined]
+                hits, events = await self.engine.search_with_events(question, k)
             else:
                 hits = await self.engine.search(question, k)
                 events = [f"search: {self.engine.name} answered with {len(hits)} results"]
@@ -141,8 +141,9 @@ class WebRetriever:
         for page in result.pages:
             self.page_store.put_page(page)
         put_failure = getattr(self.page_store, "put_failure", None)
-        for failure in result.failures if put_failure is not None else ():
-            put_failure(failure.url, failure.kind, failure.detail)
+        if put_failure is not None:
+            for failure in result.failures:
+                put_failure(failure.url, failure.kind, failure.detail)
         order = {u: i for i, u in enumerate(urls)}
         return FetchResult(tuple(sorted(pages + list(result.pages), key=lambda p: order.get(p.url, len(order)))),
                            result.failures, result.elapsed)
@@ -177,16 +178,20 @@ class WebRetriever:
             failures.extend(failed)
         return passages, failures
 
-    async def retrieve(self, question: str) -> Retrieval:
+    async def retrieve(self, question: str,
+                       on_hits: Callable[[tuple[SearchHit, ...]], None] | None = None) -> Retrieval:
         """Search, fetch and extract; pages that fail fall back to their snippets.
 
         Extraction of a page starts as soon as it arrives; ``timings["extract"]``
-        is the time extraction adds after the last page arrived.
+        is the time extraction adds after the last page arrived. ``on_hits`` is called with
+        the hits once the search has answered, before any page is fetched.
         """
         t0 = time.perf_counter()
         starting = asyncio.ensure_future(self._extract_pool())  # workers start while search runs
         hits, events, failures = await self._search(question)
         hits = [_shown_safely(h) for h in _unique_hits(hits, self.search_config.k)]
+        if on_hits is not None:
+            on_hits(tuple(hits))
         t1 = time.perf_counter()
         titles = {h.url: h.title for h in hits}
         tasks: dict[str, asyncio.Future] = {}

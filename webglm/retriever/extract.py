@@ -168,7 +168,7 @@ def _pdf_text(page: Page) -> tuple[str, str]:
 
     try:
         reader = pypdf.PdfReader(io.BytesIO(page.text.encode("latin-1")))
-        title = str((reader.metadata or {}).get("/Title", "") or "")
+        title = str(reader.metadata.get("/Title", "") or "") if reader.metadata else ""
         parts = [(p.extract_text() or "") for p in reader.pages[:_PDF_MAX_PAGES]]
     except (pypdf.errors.PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise FetchError(
@@ -291,7 +291,7 @@ def _start_pool(workers: int) -> ProcessPoolExecutor:
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=warm_up)
     main = sys.modules.get("__main__")
-    saved = {k: main.__dict__[k] for k in ("__spec__", "__file__") if main and k in main.__dict__}
+    saved: dict[str, object] = {k: main.__dict__[k] for k in ("__spec__", "__file__") if main and k in main.__dict__}
     try:
         # A spawned worker re-runs the caller's main script unless told nothing about it:
         # a user's script without an ``if __name__ == "__main__"`` guard would run again

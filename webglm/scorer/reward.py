@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..config import ScorerConfig
 from ..errors import ModelError, ScorerError
@@ -39,7 +40,7 @@ class RewardModel:
         self.threads = threads
         self.model_id = f"scorer:{self.path.name}"
         self.spec: dict = {}
-        self._net = None
+        self._net: Any = None  # the RewardNet once loaded
         self._lock = threading.Lock()
 
     def load(self) -> RewardModel:
