@@ -225,6 +225,9 @@ class GenerateConfig:
     # how the fallback picks sentences: "dense" (question similarity + answer-type cues, with the
     # ranking encoder; docs/benchmarks.md) or "overlap" (shared content words only)
     fallback_picker: str = "dense"
+    # questions asking for a date, number or name: the model names the answer in a few words,
+    # kept only when a picked reference sentence contains it (webglm.generator.short)
+    short_answers: bool = True
     # Model folders may ship Python (config.json "auto_map"); it runs only when this is true.
     trust_remote_code: bool = False
     # language of the answer: "auto" = the question's (detected), or an ISO 639-1 code ("zh", "en")
