@@ -13,8 +13,10 @@ neither method profits from vectors the other (or an earlier group) computed.
 * reference: WebGLM's method. ``html2text`` of each page, one line is one paragraph,
   lines under 50 characters dropped and longer ones cut at 1200, every line encoded,
   dot product with the question vector, top 5.
-* webglm: the retriever's extraction and chunking, then :class:`webglm.contriever.Ranker`
-  with the configured ``rank.*`` settings.
+* webglm: the retriever's extraction (all pages submitted at once, to the
+  ``fetch.extract_processes`` worker processes when there are any, as the retriever does;
+  the workers are started before the first group) and chunking, then
+  :class:`webglm.contriever.Ranker` with the configured ``rank.*`` settings.
 
 ``--variant`` adds further webglm configurations (comma-separated ``--set`` items on
 top of the ``--set`` ones), run in the same interleaved rotation. Fetching is left out
@@ -88,24 +90,35 @@ def reference_method(question: str, pages: list[dict], encoder) -> list[str]:
     return [urls[i] for i in np.argsort(-scores, kind="stable")[:TOP_K]]
 
 
-def webglm_method(question: str, pages: list[dict], ranker, chunk_cfg) -> list[str]:
-    """URLs of webglm's references: extraction, chunking, cross-page dedup, Ranker."""
-    from webglm.errors import FetchError
-    from webglm.retriever.chunk import chunk_text, dedup_passages
-    from webglm.retriever.extract import extract
+def _extract_all(pages: list[dict], pool) -> list[tuple[str, str] | None]:
+    """(title, text) per page, all submitted at once as the retriever does (None: no text)."""
+    import asyncio
+
+    from webglm.retriever.extract import aextract
     from webglm.types import Page
 
+    async def run():
+        docs = [Page(url=p["url"], final_url=p["url"], status=200, content_type="text/html",
+                     text=p["html"], fetched_at=0.0) for p in pages]
+        got = await asyncio.gather(*(aextract(d, timeout=10.0, pool=pool) for d in docs), return_exceptions=True)
+        return [g if isinstance(g, tuple) else None for g in got]
+
+    return asyncio.run(run())
+
+
+def webglm_method(question: str, pages: list[dict], ranker, config, pool) -> list[str]:
+    """URLs of webglm's references: extraction (in ``pool`` when given), chunking,
+    cross-page dedup, Ranker."""
+    from webglm.retriever.chunk import chunk_text, dedup_passages
+
     passages = []
-    for page in pages:
-        doc = Page(url=page["url"], final_url=page["url"], status=200, content_type="text/html",
-                   text=page["html"], fetched_at=0.0)
-        try:
-            title, text = extract(doc, timeout=10.0)
-        except FetchError:
+    for page, got in zip(pages, _extract_all(pages, pool)):
+        if got is None:
             continue
+        title, text = got
         # the pipeline falls back to the search hit's title, which is the page title here
-        passages += chunk_text(text, url=page["url"], title=title or page["title"], config=chunk_cfg)
-    if chunk_cfg.dedup:
+        passages += chunk_text(text, url=page["url"], title=title or page["title"], config=config.chunk)
+    if config.chunk.dedup:
         passages = dedup_passages(passages)
     ranking = ranker.rank(question, passages)
     return [r.passage.url for r in ranking.references]
@@ -151,6 +164,10 @@ def main() -> None:
     encoder = make_encoder(configs["webglm"].rank).load()
     encoder.encode(["warm up the runtime"], "query")
     rankers = {name: Ranker(encoder, c.rank) for name, c in configs.items()}
+    from webglm.retriever.extract import process_pool, warm_up
+
+    warm_up()  # started outside the timings, as a running pipeline has them
+    pools = {name: process_pool(c.fetch.extract_processes) for name, c in configs.items()}
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_start = os.getloadavg()[0]
     results: dict[str, list[dict]] = {"reference": [], **{name: [] for name in configs}}
@@ -158,7 +175,7 @@ def main() -> None:
         question, pages = rows[target]["title"], [rows[i] for i in members]
         runs = {"reference": lambda: reference_method(question, pages, encoder)}
         for name, c in configs.items():
-            runs[name] = lambda name=name, c=c: webglm_method(question, pages, rankers[name], c.chunk)
+            runs[name] = lambda name=name, c=c: webglm_method(question, pages, rankers[name], c, pools[name])
         names = list(runs)
         order = names[g % len(names):] + names[: g % len(names)]  # rotate who goes first
         for name in order:

@@ -140,3 +140,16 @@ def test_config_validation():
         RankConfig(fusion="max")
     with pytest.raises(ConfigError):
         RankConfig(encoder="bert")
+
+
+def test_a_small_budget_tops_up_pages_bm25_left_out_first():
+    # 6 pages x 3 passages; BM25 likes page a's passages and page b's *last* one. The top-up
+    # (a quarter of 8 = 2 slots) goes to pages e and f, which BM25 left out, not to page b's lead
+    urls = [f"https://{p}.test/" for p in "abcdef" for _ in range(3)]
+    lexical = np.zeros(18, dtype=np.float32)
+    lexical[[0, 1, 2]] = [0.9, 0.8, 0.7]
+    lexical[5] = 0.6
+    lexical[[6, 9, 12, 15]] = 0.01  # so BM25's order among the rest is reading order
+    ids = candidate_ids(lexical, urls, 8)
+    assert set(ids[:6]) == {0, 1, 2, 5, 6, 9}
+    assert set(ids[6:]) == {12, 15} and 3 not in ids

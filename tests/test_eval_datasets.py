@@ -182,3 +182,11 @@ def test_hf_format_is_local_only(tmp_path):
     # Without `datasets` installed: a clear error; with it: an empty folder is no saved dataset.
     with pytest.raises(EvalError, match="datasets|not a saved"):
         load_dataset(tmp_path, "hf")
+
+
+def test_fields_reject_an_unknown_answer_kind():
+    from webglm.errors import EvalError
+    from webglm.eval.datasets import Fields
+
+    with pytest.raises(EvalError, match="unknown answer kind 'shrot'"):
+        Fields(kind="shrot")

@@ -87,8 +87,15 @@ def test_public_names_are_exported():
                  "RewardModel", "PageStore", "AskOptions", "DeadlineError", "Event", "ReferencesReady",
                  "TokenEvent", "CandidateDone", "FinalEvent", "EngineContext"):
         assert name in webglm.__all__, name
-        assert getattr(webglm, name) is not None
-    assert set(webglm.__all__) == {n for n in webglm.__all__ if hasattr(webglm, n)}
+    for name in webglm.__all__:
+        assert getattr(webglm, name) is not None, name
+    # every protocol and every streaming event is public at the top level
+    assert set(protocols.__all__) - {"Candidate"} <= set(webglm.__all__)
+    from webglm import types
+
+    events = {n for n in dir(types) if isinstance(getattr(types, n), type) and n in
+              {c.__name__ for c in types.Event.__args__}}
+    assert events and events <= set(webglm.__all__)
 
 
 def test_fakes_satisfy_the_protocols():
@@ -238,3 +245,106 @@ def test_a_plugin_that_fails_to_load_is_reported_not_fatal():
     with pytest.raises(ConfigError, match="failed to load: ModuleNotFoundError"):
         reg.create("bad")
     assert "bad" in reg.failures()
+
+
+class ErrorOnGenerate(OnlyGenerate):
+    def generate(self, prompt, n, params):
+        return []
+
+
+def test_a_stream_without_candidates_is_a_generation_error():
+    from webglm import GenerationError
+
+    glm = WebGLM(_cfg(), retriever=MemoryRetriever(), ranker=ReverseRanker(), backend=ErrorOnGenerate())
+
+    async def run():
+        return [ev async for ev in glm.stream(QUESTION, candidates=2)]
+
+    with pytest.raises(GenerationError):
+        asyncio.run(run())
+
+
+def test_lifecycle_load_is_idempotent_and_close_is_safe_unused():
+    asyncio.run(WebGLM(_cfg()).aclose())  # nothing opened yet: nothing to close, no error
+    glm = WebGLM(_cfg(), retriever=MemoryRetriever(), encoder=HashEncoder(), backend=OnlyGenerate())
+    assert glm.load() is glm
+    first = dict(glm.load_seconds)
+    glm.load()
+    assert glm.load_seconds == first  # the second load() did nothing
+
+
+def test_async_lifecycle_answers_repeatedly_inside_one_loop():
+    backend = OnlyGenerate()
+
+    async def run():
+        async with WebGLM(_cfg(), retriever=MemoryRetriever(), encoder=HashEncoder(), backend=backend) as glm:
+            a = await glm.aanswer(QUESTION)
+            b = await glm.aanswer(QUESTION, top_k=1)
+            return a, b
+
+    a, b = asyncio.run(run())
+    assert a.text and b.text and len(b.references) == 1
+    assert backend.calls == [1, 1]
+
+
+def test_a_registered_store_scheme_opens_as_a_corpus():
+    opened = []
+
+    def factory(uri, encoder, config, create):
+        opened.append((uri, create))
+        return DictStore()
+
+    registry.stores.register("memtest", factory)
+    try:
+        glm = WebGLM(_cfg(), corpus="memtest:tea", encoder=HashEncoder(), backend=OnlyGenerate())
+        answer = glm.answer(QUESTION, top_k=1)
+    finally:
+        registry.stores.unregister("memtest")
+    assert opened == [("memtest:tea", False)]
+    assert [r.passage.id for r in answer.references] == ["s0"]
+
+
+def test_an_unknown_store_scheme_lists_the_known_stores():
+    assert registry.store_scheme("docs") is None and registry.store_scheme("C:/docs") is None
+    assert registry.store_scheme("milvus-lite:docs.db") == "milvus-lite"
+    with pytest.raises(ConfigError, match="unknown corpus store 'pgvector'") as err:
+        registry.store_scheme("pgvector://db/docs")
+    assert "milvus-lite, milvus" in err.value.hint
+
+
+def test_unknown_engine_or_backend_names_fail_at_construction():
+    with pytest.raises(ConfigError, match="unknown search engine 'nope'"):
+        WebGLM(load_config(overrides={"search.engine": "nope"}))
+    with pytest.raises(ConfigError, match="unknown generator backend 'nope'"):
+        WebGLM(load_config(overrides={"generate.backend": "nope"}), corpus="docs")
+    WebGLM(load_config(overrides={"generate.backend": "nope"}), corpus="docs", backend=OnlyGenerate())
+
+
+def test_stream_reports_the_search_hits_before_the_references():
+    from webglm import SearchDone, SearchHit
+    from webglm.retriever.testing import PageServer
+
+    with PageServer() as server:
+        url = server.add("/tea", "<html><body><article><p>" + TEXTS[0] + "</p><p>" + TEXTS[1]
+                         + "</p></article></body></html>")
+        hits = [SearchHit(url, "Green tea", "steamed leaves", 1, "fake")]
+        cfg = _cfg(**{"fetch.allow_hosts": (f"127.0.0.1:{server.port}",)})
+        glm = WebGLM(cfg, engine=FakeSearchEngine(hits), encoder=HashEncoder(), backend=OnlyGenerate())
+
+        async def run():
+            try:
+                return [ev async for ev in glm.stream(QUESTION)]
+            finally:
+                await glm.aclose()
+
+        events = asyncio.run(run())
+    assert isinstance(events[0], SearchDone) and events[0].hits == tuple(hits)
+    assert isinstance(events[1], ReferencesReady) and events[1].references[0].passage.url == url
+    assert isinstance(events[-1], FinalEvent)
+    # an injected retriever has no search step: the stream starts with the references
+    glm = WebGLM(_cfg(), retriever=MemoryRetriever(), encoder=HashEncoder(), backend=OnlyGenerate())
+
+    async def plain():
+        return [ev async for ev in glm.stream(QUESTION)]
+
+    assert isinstance(asyncio.run(plain())[0], ReferencesReady)

@@ -132,3 +132,53 @@ def test_chunk_page_reports_what_the_guard_cuts():
                                                                         per_url_cap=5))
     everything, none_cut = chunk_page(text, url="u", title="t", config=ChunkConfig(max_tokens=10, overlap_tokens=0))
     assert len(kept) == 5 and cut == len(everything) - 5 and none_cut == 0
+
+
+def _dedup_every_pair(passages, threshold=0.85):
+    """The definition: compare each passage with every kept one (quadratic)."""
+    from webglm.retriever.chunk import _shingles
+
+    kept, seen, exact = [], [], set()
+    for p in passages:
+        key = " ".join(re.findall(r"\w+", p.text.lower()))
+        if key in exact:
+            continue
+        sh = _shingles(p.text)
+        if any(len(sh & o) >= threshold * len(sh | o) for o in seen):
+            continue
+        exact.add(key)
+        seen.append(sh)
+        kept.append(p)
+    return kept
+
+
+_WORDS = ["tide", "harbour", "gallery", "noon", "5", "6", "the", "museum", "keeper", "light"]
+
+
+@st.composite
+def _near_copies(draw):
+    """Passages made of a few base texts, each copy with a word or two changed, added or cut."""
+    bases = draw(st.lists(st.lists(st.sampled_from(_WORDS), min_size=0, max_size=30), min_size=1, max_size=4))
+    texts = []
+    for _ in range(draw(st.integers(1, 25))):
+        words = list(draw(st.sampled_from(bases)))
+        for _ in range(draw(st.integers(0, 2))):
+            pos = draw(st.integers(0, len(words)))
+            op = draw(st.sampled_from(["change", "add", "cut"]))
+            if op == "add" or not words:
+                words.insert(pos, draw(st.sampled_from(_WORDS)))
+            elif op == "change":
+                words[min(pos, len(words) - 1)] = draw(st.sampled_from(_WORDS))
+            else:
+                del words[min(pos, len(words) - 1)]
+        texts.append(" ".join(words))
+    return texts
+
+
+@settings(max_examples=400, deadline=None)
+@given(_near_copies(), st.sampled_from([0.5, 0.7, 0.85, 0.9, 1.0]))
+def test_near_dedup_equals_comparing_every_pair(texts, threshold):
+    # near copies of a few base texts make every 3-gram overlap between 0 and 1 common
+    passages = [Passage(id=str(i), text=t, url=f"u{i % 3}", title="") for i, t in enumerate(texts)]
+    got = [p.id for p in dedup_passages(passages, threshold)]
+    assert got == [p.id for p in _dedup_every_pair(passages, threshold)]

@@ -1,6 +1,7 @@
 """Extraction: hidden and boilerplate text dropped, fallback, time box, quality on saved pages."""
 
 import json
+import os
 import time
 
 import pytest
@@ -135,3 +136,53 @@ def test_hidden_elements_are_removed_before_any_extractor_runs():
     for marker in ("SCRIPT-TEXT", "HIDDEN-STYLE", "HIDDEN-ATTR", "ARIA-HIDDEN", "INVISIBLE"):
         assert marker not in cleaned, marker
     assert "gallery number 3" in cleaned
+
+
+async def test_worker_processes_extract_what_this_process_extracts():
+    pool = extract_module.process_pool(1)
+    assert pool is not None
+    got = await extract_module.aextract(_page(HOSTILE), timeout=30, pool=pool)
+    assert got == extract_module._extract_sync(_page(HOSTILE))
+    assert "gallery number 3" in got[1] and "HIDDEN-STYLE" not in got[1]
+
+
+async def test_a_killed_worker_loses_no_page():
+    import os
+    import signal
+
+    pool = extract_module.process_pool(1)
+    await extract_module.aextract(_page(HOSTILE), timeout=30, pool=pool)
+    for pid in list(pool._processes):  # the pool is broken from now on
+        os.kill(pid, signal.SIGKILL)
+    title, text = await extract_module.aextract(_page(HOSTILE), timeout=30, pool=pool)
+    assert title == "Harbour news" and "open daily" in text
+    fresh = extract_module.process_pool(1)
+    assert fresh is not pool
+    assert (await extract_module.aextract(_page(HOSTILE), timeout=30, pool=fresh))[1] == text
+
+
+def test_workers_do_not_run_the_callers_script_again(tmp_path):
+    # a script without an `if __name__ == "__main__"` guard: spawned workers used to re-run it
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    marker = tmp_path / "runs.txt"
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        "import asyncio, importlib\n"
+        f"open({str(marker)!r}, 'a').write('ran\\n')\n"
+        "from webglm.types import Page\n"
+        "ex = importlib.import_module('webglm.retriever.extract')\n"
+        "page = Page('https://e.org/', 'https://e.org/', 200, 'text/html', "
+        "'<html><body><article><p>' + 'The harbour museum opened a new gallery today. ' * 10 + "
+        "'</p></article></body></html>', 0.0)\n"
+        "pool = ex.process_pool(2)\n"
+        "print(asyncio.run(ex.aextract(page, timeout=60, pool=pool))[1][:20])\n",
+        encoding="utf-8")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert "The harbour museum" in done.stdout and "unavailable" not in done.stderr
+    assert marker.read_text(encoding="utf-8") == "ran\n"

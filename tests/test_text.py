@@ -3,6 +3,8 @@ support check and the extractive fallback."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from webglm.config import ChunkConfig
@@ -59,15 +61,28 @@ def test_count_tokens_counts_each_cjk_character():
     assert count_tokens("hello world, 北京") == 5
 
 
-def test_support_check_on_chinese_compares_characters():
+def test_support_check_on_chinese_compares_character_pairs():
     refs = {1: SECURITY, 2: WEATHER}
-    assert "安" in content_terms("网页抓取的安全") and "的" not in content_terms("网页抓取的安全")
+    assert content_terms("网页抓取的安全") == ["网页", "页抓", "抓取", "安全"]  # pairs, split at 的
+    assert content_terms("猫是动物") == ["猫", "动物"]  # a lone character between function characters
     assert rouge1_precision("webglm 只连接公网地址。", SECURITY) == 1.0
     check = check_citations("webglm 只连接公网地址，每次重定向都会重新检查[2]。月球上有很多奶酪。", refs)
     first, second = check.support
     assert first.supported_by == (1,) and not first.flagged
     assert second.flagged and not second.supported_by
     assert check.text.startswith("webglm 只连接公网地址，每次重定向都会重新检查[1]。月球")
+
+
+def test_unrelated_chinese_sentence_sharing_characters_is_not_supported():
+    # every character of the sentence occurs in the reference, in other words: single
+    # characters counted it as fully supported (precision 1.0)
+    ref = "学校的大门前有一条小河，河边种着柳树。每年春天，学生们在树下读书。"
+    unrelated = "小学生每天在河边门前种树。"
+    assert rouge1_precision(unrelated, ref) < 0.5
+    check = check_citations(unrelated + "[1]", {1: ref})
+    assert check.support[0].supported_by == () and check.support[0].flagged
+    quoted = check_citations("每年春天，学生们在树下读书[1]。", {1: ref})
+    assert quoted.support[0].supported_by == (1,)
 
 
 def test_extractive_fallback_quotes_chinese_in_chinese():
@@ -103,3 +118,37 @@ def test_chinese_chunks_fit_the_packaged_encoders_window():
         assert count_tokens(p.text) <= 100 and n <= 1.3 * count_tokens(p.text) + 2 <= 256
         han = "".join(c for c in p.text if "\u4e00" <= c <= "\u9fff")
         assert len(tok(han)["input_ids"]) - 2 == len(han)
+
+
+def test_learned_check_does_not_accept_unrelated_chinese_sentence():
+    from webglm.generator.support import SupportModel
+
+    ref = "学校的大门前有一条小河，河边种着柳树。每年春天，学生们在树下读书。"
+    model = SupportModel.load()  # the lexical model (no encoder)
+    unrelated = check_citations("小学生每天在河边门前种树[1]。", {1: ref}, support=model)
+    assert unrelated.support[0].supported_by == ()
+    quoted = check_citations("每年春天，学生们在树下读书[1]。", {1: ref}, support=model)
+    assert quoted.support[0].supported_by == (1,)
+
+
+def test_chinese_sentences_cited_against_other_paragraphs_are_rarely_supported(shared_data):
+    """CMRC 2018: a sentence of one paragraph, cited against another paragraph, is not
+    supported by it; with single characters WebGLM's rule (plus the cited bonus) accepted
+    about one in ten such pairs."""
+    import random
+
+    path = shared_data / "zh" / "cmrc2018_dev.json"
+    if not path.is_file():
+        pytest.skip("CMRC 2018 dev is not in the shared data")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    paras = [p["context"] for a in data["data"] for p in a["paragraphs"]]
+    rng = random.Random(1)
+    accepted = total = 0
+    while total < 200:
+        i, j = rng.sample(range(len(paras)), 2)
+        sentences = [s for s in split_sentences(paras[i]) if 12 <= len(s) <= 40]
+        if sentences:
+            check = check_citations(rng.choice(sentences) + "[1]", {1: paras[j]})
+            accepted += bool(check.support[0].supported_by)
+            total += 1
+    assert accepted <= 4, accepted

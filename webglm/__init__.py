@@ -57,6 +57,7 @@ from .types import (
     Passage,
     Reference,
     ReferencesReady,
+    SearchDone,
     Retrieval,
     ScoredAnswer,
     SearchHit,
@@ -83,7 +84,7 @@ __all__ = [
     "Answer", "Candidate", "Evidence", "Failure", "Page", "Passage", "Reference", "Retrieval", "ScoredAnswer",
     "SearchHit", "Trace", "to_dict", "from_dict", "to_json", "answer_from_json",
     # streaming events (WebGLM.stream yields them; Event is their union)
-    "Event", "ReferencesReady", "TokenEvent", "CandidateDone", "FinalEvent",
+    "Event", "SearchDone", "ReferencesReady", "TokenEvent", "CandidateDone", "FinalEvent",
     # per-call options and the protocols of injectable components
     "AskOptions", "SearchEngine", "Retriever", "Ranker", "Ranked", "GeneratorBackend", "Encoder", "RewardModel",
     "CorpusStore", "PageStore", "EngineContext",

@@ -81,6 +81,10 @@ class FetchConfig:
     user_agent: str = "webglm/0.1"
     robots: bool = False
     extract_timeout: float = 2.0
+    # worker processes that extract pages in parallel (0: threads of this process only). Threads
+    # gain nothing under the GIL; processes only pay with idle cores: on the shared 2-core machine
+    # they did not (docs/benchmarks.md), so they are opt-in
+    extract_processes: int = 0
     pdf: bool = True  # read application/pdf when the optional pypdf extractor is installed
 
     def __post_init__(self) -> None:
@@ -95,6 +99,7 @@ class FetchConfig:
         _check(self.max_decompressed_bytes >= self.max_bytes, "fetch", "max_decompressed_bytes < max_bytes")
         _check(all(0 < p < 65536 for p in self.allowed_ports), "fetch", "allowed_ports must be in 1..65535")
         _check(self.extract_timeout > 0, "fetch", "extract_timeout must be > 0")
+        _check(0 <= self.extract_processes <= 64, "fetch", "extract_processes must be in 0..64")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +146,9 @@ class RankConfig:
     prefilter: int = 64  # corpus index: candidates from each of BM25 and FAISS (stored vectors, no encoding)
     # web mode: passages encoded per question. All of them when there are no more; otherwise BM25's
     # best 3/4 of the budget plus each page's leading passages. Encoding every passage costs about as
-    # much as WebGLM's own method; 32 found every own page of 52 groups at ~3x its speed, 64 was
-    # ~1.8x (docs/benchmarks.md, "Retrieval against WebGLM's method")
-    dense_budget: int = 32
+    # much as WebGLM's own method; 16 found 23 of 24 own pages (WebGLM's method 22, budget 32: 24)
+    # at 5.2-5.7x its speed, 32 at 3.1-3.4x (docs/benchmarks.md, "Speed: dense budget ...")
+    dense_budget: int = 16
     dense_weight: float = 0.7  # fusion weight of the dense score (tuned on Stack Exchange, docs/benchmarks)
     mmr_lambda: float = 0.8  # 1.0 disables diversity
     per_url_cap: int = 2
@@ -220,6 +225,9 @@ class GenerateConfig:
     # how the fallback picks sentences: "dense" (question similarity + answer-type cues, with the
     # ranking encoder; docs/benchmarks.md) or "overlap" (shared content words only)
     fallback_picker: str = "dense"
+    # questions asking for a date, number or name: the model names the answer in a few words,
+    # kept only when a picked reference sentence contains it (webglm.generator.short)
+    short_answers: bool = True
     # Model folders may ship Python (config.json "auto_map"); it runs only when this is true.
     trust_remote_code: bool = False
     # language of the answer: "auto" = the question's (detected), or an ISO 639-1 code ("zh", "en")

@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .config import WebGLMConfig
 from .errors import CorpusError
@@ -33,7 +33,7 @@ SOURCES = "sources.json"  # beside a cached index: what reading the folder skipp
 class OpenedCorpus:
     """An index ready to rank, with what reading the sources skipped."""
 
-    index: object  # webglm.contriever.CorpusIndex
+    index: Any  # a webglm.contriever.CorpusIndex, or a corpus store (Milvus)
     location: str
     failures: tuple[Failure, ...] = ()
     files_read: int = 0
@@ -117,9 +117,9 @@ def open_corpus(
     """Open a saved index, a Milvus corpus (``milvus-lite:PATH.db``, ``milvus://HOST:PORT/NAME``),
     or index a plain folder through the on-disk cache."""
     from .contriever import CorpusIndex, is_index_dir
-    from .contriever.milvus import is_milvus_uri
+    from .registry import store_scheme
 
-    if is_milvus_uri(path):
+    if store_scheme(path) is not None:
         from .stores import open_store
 
         store = open_store(str(path), encoder, config)
@@ -141,7 +141,7 @@ def open_corpus(
             pass  # a damaged cache entry is rebuilt below
     opened = build_index([p], encoder, config, progress=progress)
     try:
-        opened.index.save(cache)  # type: ignore[attr-defined]
+        opened.index.save(cache)
         _save_report(cache, opened)
     except (OSError, CorpusError) as exc:  # a read-only or full cache must not stop the answer
         if progress:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
-import logging
 import os
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence, TypeVar
@@ -24,10 +22,9 @@ from .options import NO_OPTIONS, AskOptions, Call
 from .protocols import (CorpusStore, Encoder, GeneratorBackend, PageStore, Ranker, Retriever,
                         RewardModel, SearchEngine)
 from .sources import Sources
-from .text import detect_language, language_name
-from .trace import Gate, TraceBuilder, gated, note_instructions
+from .text import detect_language
+from .trace import Gate, TraceBuilder, abstain_answer, finish_answer, gated
 from .types import (
-    EXTRACTIVE_FALLBACK,
     Answer,
     Candidate,
     CandidateDone,
@@ -36,11 +33,12 @@ from .types import (
     Reference,
     ReferencesReady,
     ScoredAnswer,
+    SearchDone,
+    SearchHit,
     TokenEvent,
     Trace,
 )
 
-log = logging.getLogger("webglm.pipeline")
 T = TypeVar("T")
 
 ABSTAIN_TEXT = message("abstain")
@@ -95,6 +93,8 @@ class WebGLM(Sources):
         if engine is not None and (retriever is not None or corpus is not None or store is not None):
             raise ConfigError("engine is only used by the web retriever",
                               hint="drop engine, or drop corpus/store/retriever")
+        self._check_names(web=corpus is None and store is None and retriever is None and engine is None
+                          and not replay, backend=backend is None)
         self.corpus_path = corpus
         self._engine = engine
         self._encoder: Any = encoder
@@ -112,6 +112,16 @@ class WebGLM(Sources):
         self._clients: Any = None
         self._retriever: Any = None
         self.load_seconds: dict[str, float] = {}
+
+    def _check_names(self, *, web: bool, backend: bool) -> None:
+        """Unknown engine or backend names fail here, before any model loads."""
+        from . import registry
+
+        engine = self.config.search.engine
+        if web and engine not in ("auto", "local") and engine not in registry.search_engines:
+            raise registry.search_engines.unknown(engine, also=("auto",))
+        if backend and self.config.generate.backend not in registry.backends:
+            raise registry.backends.unknown(self.config.generate.backend)
 
     # --- loading --------------------------------------------------------------
 
@@ -219,34 +229,10 @@ class WebGLM(Sources):
 
     def _finish(self, question: str, refs: tuple[Reference, ...], scored: list[ScoredAnswer],
                 tb: TraceBuilder) -> Answer:
-        best = scored[0].candidate
-        tb.counters["tokens_in"] = float(sum(s.candidate.tokens_in for s in scored))
-        tb.counters["tokens_out"] = float(sum(s.candidate.tokens_out for s in scored))
-        if best.citation_precision is not None:
-            tb.counters["citation_precision"] = best.citation_precision
-        if best.citation_recall is not None:
-            tb.counters["citation_recall"] = best.citation_recall
-        tb.counters["flagged_sentences"] = float(sum(1 for s in best.support if s.flagged))
-        note_instructions(refs, best, tb)
-        if best.finish_reason == EXTRACTIVE_FALLBACK:
-            tb.counters["extractive_fallback"] = 1.0
-            why = ("no sentence of the generated answer was supported by a reference" if best.raw_text
-                   else f"the generator does not write {language_name(tb.language)}")
-            tb.events.append(f"fallback: {why}; answered with the best-supported reference sentences")
-        if best.support_probability is not None:
-            tb.counters["support_probability"] = best.support_probability
-        answer = Answer(question, best.text, refs, tuple(scored), tb.freeze(), False, best.citations, best.support)
-        # no question text in logs: services log to shared systems, questions can be private
-        log.debug("answered in %.2f s from %d references (%d candidates, generator %s)",
-                  answer.trace.timings["total"], len(refs), len(scored), tb.models.get("generator", ""))
-        return answer
+        return finish_answer(question, refs, scored, tb)
 
     def _abstain(self, question: str, refs: tuple[Reference, ...], tb: TraceBuilder) -> Answer:
-        text, event = tb.abstain or (message("abstain", tb.language),
-                                     "abstained: no reference passed the relevance threshold")
-        tb.events.append(event)
-        log.debug("%s", event)
-        return Answer(question, text, refs, (), tb.freeze(), True, ())
+        return abstain_answer(question, refs, tb)
 
     async def _generate(self, question: str, refs: tuple[Reference, ...], tb: TraceBuilder,
                         call: Call, gate: Gate | None = None) -> Answer:
@@ -331,8 +317,9 @@ class WebGLM(Sources):
     async def stream(self, question: str, *, gate: Gate | None = None, top_k: int | None = None,
                      deadline: float | None = None, language: str | None = None,
                      candidates: int | None = None) -> AsyncIterator[Event]:
-        """Yield :data:`webglm.Event` s: :class:`ReferencesReady`, :class:`TokenEvent` s of the
-        first candidate, :class:`CandidateDone` per candidate, then :class:`FinalEvent`.
+        """Yield :data:`webglm.Event` s: :class:`SearchDone` (web retrieval: the hits, before
+        pages are fetched), :class:`ReferencesReady`, :class:`TokenEvent` s of the first
+        candidate, :class:`CandidateDone` per candidate, then :class:`FinalEvent`.
 
         Closing the iterator early (or cancelling its task) stops the generation. ``gate`` and
         the per-call options as in :meth:`aanswer`; past the deadline the stream stops the
@@ -340,7 +327,18 @@ class WebGLM(Sources):
         call = self._call(AskOptions(top_k, deadline, language, candidates))
         question = validate_question(question)
         tb = self._trace(question, call)
-        refs, abstain = await call.within(self._references(question, tb, call), tb)
+        found: asyncio.Queue[tuple[SearchHit, ...]] = asyncio.Queue()
+        ranking = asyncio.ensure_future(call.within(self._references(question, tb, call, found.put_nowait), tb))
+        try:
+            hits = asyncio.ensure_future(found.get())
+            await asyncio.wait({ranking, hits}, return_when=asyncio.FIRST_COMPLETED)
+            if not hits.done():
+                hits.cancel()
+            elif not hits.cancelled():
+                yield SearchDone(hits.result())
+            refs, abstain = await ranking
+        finally:
+            ranking.cancel()  # the consumer left early: stop fetching
         yield ReferencesReady(refs)
         if abstain:
             yield FinalEvent(self._abstain(question, refs, tb))
@@ -398,11 +396,11 @@ class WebGLM(Sources):
         backend = self._backend or (self._writer and self._writer.backend)
         # Backends that hold connections close them with ``aclose`` (async) or ``close``
         # (the OpenAI backend's sync httpx client); model backends define neither.
-        aclose = getattr(backend, "aclose", None)
+        aclose, close = getattr(backend, "aclose", None), getattr(backend, "close", None)
         if aclose is not None:
             await aclose()
-        elif callable(getattr(backend, "close", None)):
-            backend.close()
+        elif callable(close):
+            close()
 
     async def __aenter__(self) -> "WebGLM":
         return self
@@ -417,11 +415,6 @@ class WebGLM(Sources):
             return {}
         return {"location": self._corpus.location, "passages": len(self._corpus.index),
                 "files_read": self._corpus.files_read, "from_cache": self._corpus.from_cache}
-
-
-def replace_config(cfg: WebGLMConfig, **sections: Any) -> WebGLMConfig:
-    """Convenience: ``replace_config(cfg, rank=dataclasses.replace(cfg.rank, top_k=3))``."""
-    return dataclasses.replace(cfg, **sections)
 
 
 __all__ = ["WebGLM", "validate_question", "ABSTAIN_TEXT", "NO_OPTIONS"]

@@ -12,7 +12,8 @@ third-party package adds ``--engine NAME`` or ``--backend NAME`` by declaring an
 
 The factory is called with one argument: a :class:`EngineContext` for search engines, the
 :class:`~webglm.config.GenerateConfig` for backends, the :class:`~webglm.config.RankConfig` for
-encoders. A plugin that fails to import is recorded (``Registry.failures``) and reported when
+encoders; a corpus-store factory (group ``webglm.stores``, named by the URI scheme) gets
+``(uri, encoder, config, create)``. A plugin that fails to import is recorded (``Registry.failures``) and reported when
 its name is asked for or listed; it never stops the other components from loading.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -188,7 +190,32 @@ encoders = Registry("encoder", "webglm.encoders", {
     "hash": "webglm.contriever.encoders:HashTextEncoder",
 }, stage="rank")
 
-REGISTRIES: dict[str, Registry] = {"search_engines": search_engines, "backends": backends, "encoders": encoders}
+# Corpus stores are named by the scheme of the corpus argument (``milvus-lite:docs.db``,
+# ``milvus://host:19530/docs``); the factory gets (uri, encoder, WebGLMConfig, create).
+stores = Registry("corpus store", "webglm.stores", {
+    "milvus-lite": "webglm.stores:milvus_store",
+    "milvus": "webglm.stores:milvus_store",
+}, stage="corpus")
+
+REGISTRIES: dict[str, Registry] = {"search_engines": search_engines, "backends": backends, "encoders": encoders,
+                                   "stores": stores}
+
+_SCHEME = re.compile(r"([a-z][a-z0-9+.-]+):")  # two letters at least: "C:" is a Windows drive
+
+
+def store_scheme(value: object) -> str | None:
+    """The store a corpus argument names (``"milvus-lite"`` for ``milvus-lite:docs.db``), or None
+    for a folder or index path. An unknown ``scheme://`` is a ``ConfigError`` listing the stores."""
+    if not isinstance(value, str):
+        return None
+    m = _SCHEME.match(value)
+    if m is None:
+        return None
+    if m.group(1) in stores:
+        return m.group(1)
+    if value[m.end():].startswith("//"):
+        raise stores.unknown(m.group(1))
+    return None
 
 
 def plugin_report() -> list[dict[str, str]]:
@@ -207,5 +234,5 @@ def plugin_report() -> list[dict[str, str]]:
     return rows
 
 
-__all__ = ["Registry", "Entry", "EngineContext", "search_engines", "backends", "encoders", "REGISTRIES",
-           "plugin_report", "BUILTIN"]
+__all__ = ["Registry", "Entry", "EngineContext", "search_engines", "backends", "encoders", "stores", "REGISTRIES",
+           "plugin_report", "store_scheme", "BUILTIN"]

@@ -13,7 +13,9 @@ from .errors import SearchError
 from .options import Call
 from .protocols import CorpusStore, PageStore, Ranked, Ranker, Retriever, SearchEngine
 from .trace import TraceBuilder, empty_retrieval
-from .types import Reference, Retrieval
+from .types import Reference, Retrieval, SearchHit
+
+OnHits = Callable[[tuple[SearchHit, ...]], None]
 
 
 class _RecordedOnlyEngine:
@@ -115,9 +117,13 @@ class Sources:
         tb.counters["passages"] = float(_count(store))
         return ranking
 
-    async def _retrieve(self, question: str, tb: TraceBuilder, call: Call) -> Retrieval:
+    async def _retrieve(self, question: str, tb: TraceBuilder, call: Call, on_hits: OnHits | None) -> Retrieval:
         tb.stage = "retrieve"
-        retrieval = await self._retriever_for(call).retrieve(question)
+        retriever = self._retriever_for(call)
+        if on_hits is not None and self._user_retriever is None:  # the web retriever reports its hits
+            retrieval = await retriever.retrieve(question, on_hits=on_hits)  # type: ignore[call-arg]
+        else:
+            retrieval = await retriever.retrieve(question)
         tb.timings.update(retrieval.timings)
         tb.failures.extend(retrieval.failures)
         tb.events.extend(retrieval.events)
@@ -130,13 +136,15 @@ class Sources:
                               stage_budget=call.config.fetch.stage_budget)
         return retrieval
 
-    async def _references(self, question: str, tb: TraceBuilder, call: Call) -> tuple[tuple[Reference, ...], bool]:
-        """Retrieve passages and rank them into numbered references."""
+    async def _references(self, question: str, tb: TraceBuilder, call: Call,
+                          on_hits: OnHits | None = None) -> tuple[tuple[Reference, ...], bool]:
+        """Retrieve passages and rank them into numbered references (``on_hits``: called with
+        the web search's hits as soon as they arrive)."""
         ranking: Ranked
         if self.corpus_path is not None or self._store is not None:
             ranking = await self._rank_store(question, tb, call)
         else:
-            retrieval = await self._retrieve(question, tb, call)
+            retrieval = await self._retrieve(question, tb, call, on_hits)
             if not retrieval.passages:
                 tb.abstain = empty_retrieval(len(retrieval.hits), retrieval.failures, tb.language)
                 return (), True

@@ -39,7 +39,18 @@ class SyncReport:
 
 
 def open_store(uri: str, encoder, config: WebGLMConfig, *, create: bool = False):
-    """A connected :class:`~webglm.protocols.CorpusStore` for a ``milvus-lite:`` / ``milvus://`` URI."""
+    """A connected :class:`~webglm.protocols.CorpusStore` for a store URI: ``milvus-lite:PATH.db``,
+    ``milvus://HOST:PORT/NAME``, or a scheme a plugin registers (``webglm.stores`` entry points)."""
+    from . import registry
+
+    scheme = registry.store_scheme(uri)
+    if scheme is None:
+        raise registry.stores.unknown(uri.partition(":")[0] if ":" in uri else uri)
+    return registry.stores.create(scheme, uri, encoder, config, create)
+
+
+def milvus_store(uri: str, encoder, config: WebGLMConfig, create: bool = False):
+    """The ``milvus-lite`` / ``milvus`` store factory."""
     from .contriever.milvus import MilvusStore
 
     return MilvusStore(uri, encoder, config.rank).open(create=create)
@@ -67,7 +78,7 @@ def _listing(sources: Sequence[str]) -> tuple[dict[str, Path], list[str]]:
 def _changed(name: str, path: Path, known: dict | None) -> dict | None:
     """The file's new record when it must be (re)indexed, else None."""
     st = path.stat()
-    info = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    info: dict[str, int | str] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
     if known and known.get("size") == st.st_size and known.get("mtime_ns") == st.st_mtime_ns:
         return None
     info["sha256"] = digest(path)

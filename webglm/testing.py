@@ -3,7 +3,8 @@
 They are deterministic and dependency-light (numpy only), but behave like the
 real thing: the hash encoder gives lexical-overlap similarity, the fake engine
 serves configurable hits, the length reward prefers longer answers, the memory page
-store records and replays like the sqlite one (without persistence).
+store records and replays like the sqlite one (without persistence). ``EchoBackend``, the
+fake generator backend (it quotes the references, citing them), is importable from here too.
 """
 
 from __future__ import annotations
@@ -93,3 +94,13 @@ class MemoryPageStore:
 
     def put_failure(self, url: str, kind: str, detail: str = "") -> None:
         self.failures.setdefault(url, Failure(stage="fetch", kind=kind, detail=detail, url=url))
+
+
+def __getattr__(name: str):
+    # The fake generator lives with the real backends; it is imported on first use so that
+    # this module (which the ranking package imports for HashEncoder) stays light.
+    if name == "EchoBackend":
+        from .generator.backends import EchoBackend
+
+        return EchoBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ One implementation of what the retriever, the ranker and the generator all need:
   character bigrams (the CJK indexing scheme of Lucene's CJKBigramFilter), Thai and other
   unspaced Southeast Asian scripts too.
 - :func:`content_terms`: the units a support check compares: stemmed English words without
-  stopwords, single characters for scripts written without spaces.
+  stopwords, character pairs for scripts written without spaces.
 - :func:`sentence_spans` / :func:`split_sentences`: sentences ending in ``.!?`` followed by a
   space, or in ``。！？；`` with or without one; citation marks (``[1]``) after the end stay
   with their sentence.
@@ -64,6 +64,7 @@ herself himself myself ourselves themselves yourself yourselves also may might m
 therefore within without via per one two many much well""".split())
 # Chinese function characters and question words: present in every passage or only in questions.
 _ZH_CHARS = frozenset("的了着过是在和与及或也被把之其个吗呢吧啊呀么")
+_ZH_SPLIT = re.compile(f"[{''.join(sorted(_ZH_CHARS))}]|[^\\w]")
 _ZH_WORDS = frozenset("""什么 哪个 哪些 哪里 哪儿 哪年 多少 几个 如何 怎么 怎样 为什么 是否 是不是 请问 一下 有没有
 的 了 着 过 是 在 和 与 及 或 也 都 而 就 被 把 对 于 之 其 这 那 个 吗 呢 吧 啊 呀 么""".split())
 
@@ -133,13 +134,17 @@ def cjk_bigrams(text: str) -> list[str]:
 
 def content_terms(text: str) -> list[str]:
     """Units a support check compares, with multiplicity: lower-cased, lightly stemmed words
-    without stopwords, and single characters (function characters dropped) for scripts
-    written without spaces, where word boundaries are not marked."""
+    without stopwords, and for scripts written without spaces overlapping character pairs of
+    the runs between function characters (a lone character where a run has only one)."""
     out: list[str] = []
     for m in _TERM.finditer(text.lower()):
         word = m.group("word")
         if word is None:
-            out.extend(c for c in m.group() if c not in _ZH_CHARS and c.isalnum())
+            # single characters matched almost any Chinese passage (an unrelated sentence
+            # shared most of its characters with it); pairs need the words to match
+            for run in _ZH_SPLIT.split(m.group()):
+                if run:
+                    out.extend(_bigrams(run))
         elif word not in _EN_SUPPORT:
             out.append(stem(word))
     return out
@@ -166,6 +171,7 @@ def is_cjk(text: str) -> bool:
 # One group of citation marks: "[1]", "[1, 2]", "[1-3]", "[2 and 4]" (group 1 is the inside).
 CITATION = re.compile(r"\[\s*(\d+(?:\s*(?:[-\u2013,]|and)\s*\d+)*)\s*\]")
 MAX_RANGE = 20  # "[1-300]" is not a citation of 300 references
+_MARK_AND_SPACE = re.compile(r"[ \t]*" + CITATION.pattern)
 _PUNCT_AFTER = re.compile(r"\s+([.,;:!?\u3002\uff0c\uff1b\uff1a\uff01\uff1f])")
 
 
@@ -191,8 +197,9 @@ def find_citations(text: str) -> list[int]:
 
 
 def strip_citations(text: str) -> str:
-    """``text`` without citation marks (and without the spaces they leave before punctuation)."""
-    return _PUNCT_AFTER.sub(r"\1", CITATION.sub("", text)).strip()
+    """``text`` without citation marks, the spaces before them, and the spaces they leave
+    before punctuation (``"Acids [1] isomerise [2]."`` -> ``"Acids isomerise."``)."""
+    return _PUNCT_AFTER.sub(r"\1", _MARK_AND_SPACE.sub("", text)).strip()
 
 
 def rouge1_precision(candidate: str, target: str) -> float:

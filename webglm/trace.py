@@ -4,11 +4,15 @@ gate and the abstention texts for empty retrievals."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from typing import AsyncContextManager, AsyncIterator, Callable, Mapping, Sequence
 
 from .messages import message
-from .types import Candidate, Failure, Reference, Trace
+from .text import language_name
+from .types import EXTRACTIVE_FALLBACK, Answer, Candidate, Failure, Reference, ScoredAnswer, Trace
+
+log = logging.getLogger("webglm.pipeline")
 
 
 def empty_retrieval(hits: int, failures: Sequence[Failure], lang: str = "en") -> tuple[str, str]:
@@ -91,4 +95,40 @@ async def gated(gate: Gate | None, tb: "TraceBuilder") -> AsyncIterator[None]:
         yield
 
 
-__all__ = ["TraceBuilder", "Timer", "Gate", "gated", "empty_retrieval", "note_instructions"]
+def finish_answer(question: str, refs: tuple[Reference, ...], scored: list[ScoredAnswer],
+                  tb: TraceBuilder) -> Answer:
+    """The Answer for the best of ``scored``, with the trace's counters and events filled in."""
+    best = scored[0].candidate
+    tb.counters["tokens_in"] = float(sum(s.candidate.tokens_in for s in scored))
+    tb.counters["tokens_out"] = float(sum(s.candidate.tokens_out for s in scored))
+    if best.citation_precision is not None:
+        tb.counters["citation_precision"] = best.citation_precision
+    if best.citation_recall is not None:
+        tb.counters["citation_recall"] = best.citation_recall
+    tb.counters["flagged_sentences"] = float(sum(1 for s in best.support if s.flagged))
+    note_instructions(refs, best, tb)
+    if best.finish_reason == EXTRACTIVE_FALLBACK:
+        tb.counters["extractive_fallback"] = 1.0
+        why = ("no sentence of the generated answer was supported by a reference" if best.raw_text
+               else f"the generator does not write {language_name(tb.language)}")
+        tb.events.append(f"fallback: {why}; answered with the best-supported reference sentences")
+    if best.support_probability is not None:
+        tb.counters["support_probability"] = best.support_probability
+    answer = Answer(question, best.text, refs, tuple(scored), tb.freeze(), False, best.citations, best.support)
+    # no question text in logs: services log to shared systems, questions can be private
+    log.debug("answered in %.2f s from %d references (%d candidates, generator %s)",
+              answer.trace.timings["total"], len(refs), len(scored), tb.models.get("generator", ""))
+    return answer
+
+
+def abstain_answer(question: str, refs: tuple[Reference, ...], tb: TraceBuilder) -> Answer:
+    """The abstention Answer (why: ``tb.abstain``, or no relevant reference)."""
+    text, event = tb.abstain or (message("abstain", tb.language),
+                                 "abstained: no reference passed the relevance threshold")
+    tb.events.append(event)
+    log.debug("%s", event)
+    return Answer(question, text, refs, (), tb.freeze(), True, ())
+
+
+__all__ = ["TraceBuilder", "Timer", "Gate", "gated", "empty_retrieval", "note_instructions", "finish_answer",
+           "abstain_answer"]

@@ -192,6 +192,15 @@ class Retrieval:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchDone:
+    """The web search's hits, before their pages are fetched (web retrieval only): a UI can
+    show the sources while pages arrive."""
+
+    hits: tuple[SearchHit, ...]
+    kind: str = "search"
+
+
+@dataclass(frozen=True, slots=True)
 class ReferencesReady:
     """First event of :meth:`WebGLM.stream`: the numbered references the answer will cite
     (empty when nothing was relevant; a :class:`FinalEvent` with the abstention follows)."""
@@ -226,7 +235,7 @@ class FinalEvent:
     kind: str = "final"
 
 
-Event = Union[ReferencesReady, TokenEvent, CandidateDone, FinalEvent]
+Event = Union[SearchDone, ReferencesReady, TokenEvent, CandidateDone, FinalEvent]
 """Any event of :meth:`WebGLM.stream`; dispatch on the class (or on its ``kind`` string)."""
 
 
@@ -249,7 +258,7 @@ def _convert(tp: Any, value: Any) -> Any:
     args = typing.get_args(tp)
     if value is None:
         return None
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value)
     if origin in (Union, _pytypes.UnionType):
         for arg in args:

@@ -67,7 +67,7 @@ def ask(
     from webglm.pipeline import WebGLM, validate_question
 
     question = validate_question(check_utf8(question, "question"))
-    flags = {"search.engine": engine, "scorer.candidates": candidates, "rank.top_k": top_k,
+    flags: dict[str, object] = {"search.engine": engine, "scorer.candidates": candidates, "rank.top_k": top_k,
              "generate.backend": backend, "generate.model": model, "generate.max_new_tokens": max_new_tokens,
              "generate.template": template, "generate.base_url": base_url, "generate.quantize": quantize,
              "generate.dtype": dtype}

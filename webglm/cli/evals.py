@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -160,7 +160,7 @@ def eval_retriever(
     if fmt == "beir" or (fmt == "auto" and is_beir_dir(data)):
         modes = [m.strip() for m in mode.split(",") if m.strip()]
         split_document = _beir_chunker(cfg.chunk) if chunk else None
-        metrics = evaluate_beir_modes(data, make_encoder(cfg.rank), modes=modes, rank=cfg.rank, split=split or "test",
+        metrics: dict[str, Any] = evaluate_beir_modes(data, make_encoder(cfg.rank), modes=modes, rank=cfg.rank, split=split or "test",
                                       limit=limit, split_document=split_document)
         metrics = metrics[modes[0]] if len(modes) == 1 else metrics
     else:

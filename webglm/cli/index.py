@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from collections.abc import Sized
+from typing import Optional, cast
 
 import typer
 
@@ -43,11 +44,12 @@ def index_build(
     opened = build_index(sources, encoder, cfg, out=out, progress=progress)
     for f in opened.failures:
         _err(f"skipped {f.url}: {f.detail}")
+    passages = len(cast(Sized, opened.index))  # OpenedCorpus.index: a CorpusIndex, typed object
     if as_json:
-        _say(json.dumps({"out": str(out), "passages": len(opened.index), "files_read": opened.files_read,
+        _say(json.dumps({"out": str(out), "passages": passages, "files_read": opened.files_read,
                          "skipped": _skipped(opened.failures)}, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"indexed {len(opened.index)} passages from {opened.files_read} files "
+    typer.echo(f"indexed {passages} passages from {opened.files_read} files "
                f"({len(opened.failures)} skipped) into {out}")
 
 
@@ -56,10 +58,10 @@ def _skipped(failures) -> list[dict]:
 
 
 def _index_into_store(sources: list[str], uri: str, encoder, cfg: WebGLMConfig, progress, as_json: bool) -> None:
-    from webglm.contriever.milvus import is_milvus_uri
+    from webglm.registry import store_scheme
     from webglm.stores import describe, open_store, sync_store
 
-    if not is_milvus_uri(uri):
+    if store_scheme(uri) is None:
         raise InputError(f"unknown store {uri!r}", hint="use milvus-lite:PATH.db or milvus://HOST:PORT/collection")
     store = open_store(uri, encoder, cfg, create=True)
     try:

@@ -32,7 +32,7 @@ def score(
     if file is None and (question is None or not answers):
         raise InputError("nothing to score", hint='webglm score "QUESTION" "ANSWER" ["ANSWER" ...], or --file rows.jsonl')
     cfg = build_config(config_file, sets, **{"scorer.model": model})
-    rows = read_score_file(file) if file is not None else [(question, list(answers or []))]
+    rows = read_score_file(file) if file is not None else [(question or "", list(answers or []))]
     for q, texts in rows:
         scored = score_answers(q, texts, cfg.scorer)
         if as_json:

@@ -74,7 +74,7 @@ class BaseEncoder(abc.ABC):
             rows = [found[k] if r is None else r for k, r in zip(keys, rows)]
         if not rows:
             return np.zeros((0, self.dim()), dtype=np.float32)
-        return np.stack(rows).astype(np.float32, copy=False)
+        return np.stack([r for r in rows if r is not None]).astype(np.float32, copy=False)
 
     def _encode_sorted(self, texts: list[str], kind: PassageKind) -> list[np.ndarray]:
         """Encode in batches of similar length so little compute is spent on padding."""

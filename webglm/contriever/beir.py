@@ -63,7 +63,8 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             try:
                 row = json.loads(line)
             except ValueError as exc:
-                raise InputError(f"{path}:{line_no}: not valid JSON ({exc.msg})", stage="eval", url=str(path),
+                why = getattr(exc, "msg", str(exc))  # .msg exists on JSONDecodeError only
+                raise InputError(f"{path}:{line_no}: not valid JSON ({why})", stage="eval", url=str(path),
                                  hint="each line must be one JSON object") from None
             if not isinstance(row, dict) or "_id" not in row:
                 raise InputError(f"{path}:{line_no}: a JSON object with an \"_id\" is needed", stage="eval",

@@ -114,14 +114,14 @@ def model_prefixes(path: Path, rank: RankConfig) -> tuple[str, str]:
     auto reads the folder's sentence-transformers ``prompts`` and knows e5's "query: "/"passage: "."""
     auto: tuple[str, str] = ("", "")
     meta = path / "config_sentence_transformers.json"
-    prompts = {}
+    prompts: dict[str, str] = {}
     if meta.is_file():
         try:
             prompts = json.loads(meta.read_text(encoding="utf-8")).get("prompts") or {}
         except (OSError, ValueError):
             prompts = {}
     if prompts.get("query") or prompts.get("passage") or prompts.get("document"):
-        auto = (prompts.get("query", ""), prompts.get("passage", prompts.get("document", "")))
+        auto = (prompts.get("query", ""), prompts.get("passage", prompts.get("document", "")) or "")
     elif "e5" in path.name.lower().replace("-", ""):
         auto = ("query: ", "passage: ")
     return (auto[0] if rank.query_prefix == "auto" else rank.query_prefix,

@@ -40,7 +40,7 @@ def ranked_ids(index: CorpusIndex, query: str, mode: str, cfg: RankConfig, depth
     elif mode == "dense":
         qvec = index.encoder.encode([query], "query")[0]
         _, found = index.faiss_index.search(qvec[None, :], depth)
-        ids = [i for i in found[0] if i >= 0]
+        ids = np.array([i for i in found[0] if i >= 0], dtype=np.int64)
     elif mode == "hybrid":
         ranking = index.rank(query, dataclasses.replace(cfg, top_k=depth, min_score=-1e9, min_lexical_score=0.0))
         return [r.passage.id for r in ranking.references]

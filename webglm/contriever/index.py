@@ -143,7 +143,7 @@ class CorpusIndex:
 
     # --- ranking --------------------------------------------------------------------
 
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+    def vectors(self, ids: "Sequence[int] | np.ndarray") -> np.ndarray:
         """Stored vectors of passages ``ids`` (no re-encoding)."""
         if len(ids) == 0:
             return np.zeros((0, self.faiss_index.d if self.faiss_index is not None else 1), dtype=np.float32)
@@ -255,4 +255,4 @@ class CorpusIndex:
 
 def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with path.open("wb") as fh:  # a file object stops numpy from appending ".npz" to the temp name
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle

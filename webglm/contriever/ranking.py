@@ -68,7 +68,9 @@ def candidate_ids(lexical: np.ndarray, urls: Sequence[str], budget: int) -> np.n
 
     All passages when there are no more than ``budget``; otherwise BM25's best
     ``budget - budget // 4`` and then, for the last quarter, each page's passages in
-    reading order, one page at a time in turn, so no page goes unseen by the encoder."""
+    reading order, one page at a time in turn, so no page goes unseen by the encoder.
+    Pages BM25 picked nothing from take their turns first: a small budget has fewer
+    slots than there are pages."""
     n = len(lexical)
     order = np.argsort(-lexical, kind="stable")
     if n <= budget:
@@ -77,7 +79,8 @@ def candidate_ids(lexical: np.ndarray, urls: Sequence[str], budget: int) -> np.n
     by_source: dict[str, list[int]] = {}
     for i, url in enumerate(urls):
         by_source.setdefault(source_key(url), []).append(i)
-    lanes = [iter(ids) for ids in by_source.values()]
+    pages = sorted(by_source.values(), key=lambda ids: any(i in picked for i in ids))  # stable
+    lanes = [iter(ids) for ids in pages]
     while len(picked) < budget and lanes:
         for lane in list(lanes):
             nxt = next(lane, None)
@@ -150,7 +153,7 @@ def select(order: np.ndarray, vecs: np.ndarray, urls: Sequence[str], rank: RankC
         if url:
             per_url[url] = per_url.get(url, 0) + 1
         chosen.append(best)
-        if diverse:
+        if unit is not None:
             redundancy = np.maximum(redundancy, unit @ unit[best])
     return chosen
 
@@ -195,7 +198,7 @@ class Ranker:
         qvec = self.encoder.encode([question], "query")[0] if candidates else None
         vecs = (self.encoder.encode([ranking_text(p) for p in candidates], "passage") if candidates
                 else np.zeros((0, 1)))
-        dense = vecs @ qvec if candidates else np.zeros(0, dtype=np.float32)
+        dense = vecs @ qvec if qvec is not None else np.zeros(0, dtype=np.float32)
         t2 = time.perf_counter()
         refs, abstained, best = assemble(candidates, vecs, dense, lex, cfg, covers(self.encoder, question))
         t3 = time.perf_counter()

@@ -19,7 +19,7 @@ def save_tiny_bert(path: str | Path, words: Iterable[str] = (), *, hidden: int =
     tokenizer over ``words`` to ``path``; with ``st_config`` also the sentence-transformers
     files (mean pooling) so the folder loads through both encoder kinds."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizerFast  # type: ignore[attr-defined]
 
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)

@@ -197,7 +197,7 @@ def _fit(towers: _Towers, rows: list, total: int, *, lr: float, batch_size: int,
     import torch
 
     optimizer = torch.optim.AdamW(towers.parameters(), lr=lr)
-    rng, losses = random.Random(seed), []
+    rng, losses = random.Random(seed), []  # type: tuple[random.Random, list[float]]
     towers.passage.train()
     towers.query.train()
     while len(losses) < total:

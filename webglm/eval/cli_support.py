@@ -54,7 +54,9 @@ def eval_command(dataset: str | Path, *, out_dir: str | Path, fmt: str = "auto",
     """
     if answerer not in ANSWERERS:
         raise EvalError(f"unknown answerer {answerer!r}", hint=f"use one of {', '.join(ANSWERERS)}")
-    ds = load_dataset(dataset, fmt, fields=Fields(**fields) if fields else None, skip_bad_rows=skip_bad_rows,
+    # Fields checks the answer kind a caller passes as a string
+    ds = load_dataset(dataset, fmt, fields=Fields(**fields) if fields else None,  # type: ignore[arg-type]
+                      skip_bad_rows=skip_bad_rows,
                       limit=limit, offset=offset, **dict(dataset_options or {}))
     pipeline_kwargs = dict(pipeline_kwargs or {})
     if given_passages and ds.fmt != "nq-oracle":

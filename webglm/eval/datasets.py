@@ -22,6 +22,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+import typing
 from typing import Any
 
 from ..errors import EvalError
@@ -50,6 +51,10 @@ class Fields:
     id: str = "id"
     references: str = "references"
     kind: AnswerKind = "short"
+
+    def __post_init__(self) -> None:
+        if self.kind not in typing.get_args(AnswerKind):  # names come from the command line too
+            raise EvalError(f"unknown answer kind {self.kind!r}", hint="use short, long or none")
 
 
 # --- ids ---------------------------------------------------------------------

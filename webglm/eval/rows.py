@@ -116,7 +116,7 @@ class Collector:
         self.examples: list[Example] = []
         self.skipped: list[Failure] = []
 
-    def add(self, where: str, build: Callable[[], Example | None]) -> None:
+    def add(self, where: str, build: Callable[..., Example | None]) -> None:
         try:
             ex = build()
         except BadRow as exc:

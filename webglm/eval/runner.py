@@ -271,6 +271,7 @@ def run_eval(dataset: str | Path | Dataset, *, out_dir: str | Path, answer_fn: A
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=workers + 4))
         if answer_fn is not None:
             return await arun_eval(ds, out_dir, answer_fn, options)
+        assert pipeline_factory is not None  # checked on entry: exactly one of the two is given
         pipeline = pipeline_factory()
         try:
             return await arun_eval(ds, out_dir, pipeline_answer_fn(pipeline, use_references=use_references),

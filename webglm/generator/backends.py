@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from .. import registry
 from ..config import GenerateConfig
@@ -45,7 +45,11 @@ class _Completed:
         return len(text.encode("utf-8")) // 3 + 1  # about 3 bytes per token for BPE vocabularies
 
     def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]:
-        return self.inner.generate(prompt, n, params)  # type: ignore[attr-defined]
+        out = list(self.inner.generate(prompt, n, params))  # type: ignore[attr-defined]
+        if len(out) != n:  # the writer pairs completions with candidate seeds: a short list is a bug
+            raise GenerationError(f"backend {self.model_id} returned {len(out)} completions, {n} were asked for",
+                                  hint="generate(prompt, n, params) must return n completions")
+        return out
 
     def stream(self, prompt: Prompt, params: SamplingParams) -> Iterator[str]:
         streamer = getattr(self.inner, "stream", None)
@@ -106,7 +110,7 @@ class LlamaCppBackend:
         # (docs/benchmarks.md), so the writer quotes references instead. Other models: any language.
         self.languages: tuple[str, ...] = ("en",) if self.path is None else ()
         self.n_ctx = gen.n_ctx
-        self._llm = None
+        self._llm: Any = None  # a llama_cpp.Llama once loaded
         self._lock = threading.Lock()  # one llama context: one generation at a time
 
     def load(self) -> None:

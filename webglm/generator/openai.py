@@ -62,7 +62,7 @@ class OpenAIBackend:
         self.model = gen.model
         self.model_id = f"openai:{gen.model or 'server-default'}"
         self.n_ctx = gen.n_ctx
-        self._client: httpx.Client | None = None
+        self._client: Any = None  # an httpx.Client once loaded (None again after close)
         self._key = ""
         self._n_ok = True  # False once the server refused n > 1
         self._lock = threading.Lock()

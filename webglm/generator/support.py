@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Hashable, Sequence
 
 from ..text import sentence_spans
 from .citations import content_words, strip_citations
@@ -67,7 +67,7 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(content_words(text))
 
 
-def _precision(claim: Sequence[str], ref: Sequence[str]) -> float:
+def _precision(claim: Sequence[Hashable], ref: Sequence[Hashable]) -> float:
     if not claim:
         return 0.0
     have = set(ref)

@@ -13,7 +13,8 @@ from .backends import complete_backend
 from .base import Backend, Completion, SamplingParams
 from ..text import detect_language
 from .citations import check_citations, clean_citations, dedupe_sentences, drop_unfinished, strip_think, withhold_obeying
-from .extractive import extractive_answer
+from .extractive import PickWeights, answer_type, extractive_answer, pick_dense
+from . import short
 from .prompts import Prompt, build_prompt, for_language, load_template, prose
 
 CONTEXT_MARGIN = 16  # tokens kept free for template tokens the count may miss
@@ -83,9 +84,11 @@ class AnswerWriter:
         return SamplingParams(self.gen.max_new_tokens, temp, self.gen.top_p, self.gen.seed + first,
                               self.gen.repeat_penalty)
 
-    def finish(self, completion: Completion, references: Sequence[Reference], question: str = "") -> Candidate:
+    def finish(self, completion: Completion, references: Sequence[Reference], question: str = "",
+               quote: bool = False) -> Candidate:
         """Clean and citation-check one raw completion (falling back to an extractive
-        answer when no sentence is supported, if ``generate.fallback`` says so)."""
+        answer when no sentence is supported, if ``generate.fallback`` says so, or at once
+        with ``quote``)."""
         refs = {r.index: r.passage.text for r in references}
         offsets = {r.index: r.passage.start for r in references if r.passage.end - r.passage.start == len(r.passage.text)}
         text = dedupe_sentences(clean_citations(strip_think(completion.text), set(refs)))
@@ -93,7 +96,7 @@ class AnswerWriter:
             text = drop_unfinished(text)
         check = self._check(text, refs, offsets)
         reason = completion.finish_reason
-        if self.gen.fallback == "extractive" and not any(s.supported_by for s in check.support):
+        if self.gen.fallback == "extractive" and (quote or not any(s.supported_by for s in check.support)):
             texts = [(r.index, prose(r.passage.text, r.passage.title)) for r in references]
             encoder = self.encoder if self.gen.fallback_picker == "dense" else None
             check = self._check(extractive_answer(question, texts, encoder, language=self.language(question)), refs,
@@ -117,9 +120,36 @@ class AnswerWriter:
         quoted = self._quotes(question, references, n - first)
         if quoted is not None:
             return quoted
+        fact = self._short(question, references) if n == 1 else None
+        if fact is not None:
+            return [fact]
         prompt, used = self.prompt(question, references)
         completions = self.backend.generate(prompt, n - first, self._params(n, first))
         return [self.finish(c, used, question) for c in completions]
+
+    def _short(self, question: str, references: Sequence[Reference]) -> Candidate | None:
+        """The short-answer route (:mod:`webglm.generator.short`) for a fact question: the
+        model's phrase with the sentence that contains it, else the quoted sentences; None
+        when the route does not apply (setting off, not a fact question, no encoder)."""
+        if (not self.gen.short_answers or self.encoder is None or self.gen.fallback != "extractive"
+                or self.language(question) != "en" or not short.is_fact_question(question)):
+            return None
+        texts = [(r.index, prose(r.passage.text, r.passage.title)) for r in references]
+        picks = pick_dense(question, texts, self.encoder, PickWeights())
+        if not picks:
+            return None
+        self.load()
+        prompt = short.short_prompt(question, [s for _i, s in picks])
+        params = SamplingParams(short.MAX_TOKENS, 0.0, self.gen.top_p, self.gen.seed, 1.0)
+        done = self.backend.generate(prompt, 1, params)[0]
+        phrase = short.clean_phrase(strip_think(done.text))
+        found = short.verify(phrase, [s for _i, s in picks], question)
+        idx, sentence = picks[found[1]] if found else (0, "")
+        written = short.original_case(found[0], sentence) if found else ""
+        if not found or not short.fits(answer_type(question), written):  # quote the sentences instead
+            return self.finish(done, references, question, quote=True)
+        composed = Completion(short.compose(written, sentence, idx), done.tokens_in, done.tokens_out, "stop")
+        return self.finish(composed, references, question)
 
     async def astream(self, question: str, references: Sequence[Reference],
                       n: int = 1) -> AsyncIterator[TokenEvent | CandidateDone]:
@@ -129,6 +159,9 @@ class AnswerWriter:
         Cancelling the consumer (or closing this iterator) stops the backend at its next
         token, so an abandoned request does not keep the model busy."""
         quoted = await asyncio.to_thread(self._quotes, question, references, 1)
+        if quoted is None and n == 1:  # a short answer is a few tokens: not worth streaming
+            fact = await asyncio.to_thread(self._short, question, references)
+            quoted = [fact] if fact is not None else None
         if quoted is not None:
             yield TokenEvent(quoted[0].text, 0)
             yield CandidateDone(quoted[0], 0)

@@ -98,23 +98,58 @@ def dedup_passages(
 ) -> list[Passage]:
     """Drop exact and (with ``near``) near duplicates, keeping the first copy.
 
-    Near duplicates have a Jaccard similarity of word 3-gram sets >= ``threshold``;
-    the check is quadratic, so large collections use ``near=False`` (exact only).
+    Near duplicates have a Jaccard similarity of word 3-gram sets >= ``threshold``
+    with an earlier kept passage. Only pairs that share a 3-gram among the rarest few
+    of each set are compared (prefix filtering, see :class:`_NearIndex`): the result is
+    the same as comparing every pair, without the quadratic cost on ordinary text.
     """
+    items = list(passages)
+    keys = [" ".join(re.findall(r"\w+", p.text.lower())) for p in items]
+    shingles = [_shingles(p.text) for p in items] if near else []
+    index = _NearIndex(shingles, threshold) if near else None
     kept: list[Passage] = []
-    seen: list[frozenset[str]] = []
     exact: set[str] = set()
-    for passage in passages:
-        key = " ".join(re.findall(r"\w+", passage.text.lower()))
-        if key in exact:
+    for i, passage in enumerate(items):
+        if keys[i] in exact or (index is not None and index.matches(i)):
             continue
-        sh = _shingles(passage.text) if near else frozenset()
-        if near and any(len(sh & other) >= threshold * len(sh | other) for other in seen):
-            continue
-        exact.add(key)
-        seen.append(sh)
+        exact.add(keys[i])
+        if index is not None:
+            index.keep(i)
         kept.append(passage)
     return kept
+
+
+class _NearIndex:
+    """Prefix filter for Jaccard >= t: order each set's 3-grams rarest first (a global
+    order); two sets with Jaccard >= t must share one of their first |s| - floor(t*|s|) + 1.
+    Kept sets are indexed by that prefix, so a new set is only compared with the kept sets
+    that share a prefix 3-gram (exactly, with the original inequality)."""
+
+    def __init__(self, sets: list[frozenset[str]], threshold: float):
+        freq: dict[str, int] = {}
+        for s in sets:
+            for g in s:
+                freq[g] = freq.get(g, 0) + 1
+        self.sets, self.threshold = sets, threshold
+        self.prefixes = [sorted(s, key=lambda g: (freq[g], g))[: len(s) - int(threshold * len(s)) + 1]
+                         for s in sets]
+        self.postings: dict[str, list[int]] = {}
+
+    def matches(self, i: int) -> bool:
+        """Whether set ``i`` is a near duplicate of a kept set."""
+        sh, seen = self.sets[i], set()
+        for g in self.prefixes[i]:
+            for j in self.postings.get(g, ()):
+                if j not in seen:
+                    seen.add(j)
+                    other = self.sets[j]
+                    if len(sh & other) >= self.threshold * len(sh | other):
+                        return True
+        return False
+
+    def keep(self, i: int) -> None:
+        for g in self.prefixes[i]:
+            self.postings.setdefault(g, []).append(i)
 
 
 def split_spans(text: str, config: ChunkConfig) -> list[tuple[int, int]]:

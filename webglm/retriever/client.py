@@ -51,7 +51,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc}") from None
         seen: list[Any] = []
         for _family, _type, _proto, _canon, sockaddr in infos:
-            ip = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+            ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
             if ip not in seen:
                 seen.append(ip)
         return seen

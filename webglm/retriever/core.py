@@ -20,7 +20,7 @@ from ..protocols import PageStore, SearchEngine
 from ..sanitize import strip_controls
 from ..types import Failure, Page, Passage, Retrieval, SearchHit
 from .chunk import chunk_page, dedup_passages, passage_id
-from .extract import aextract
+from .extract import aextract, process_pool
 from .fetch import FetchResult, Fetcher
 from .search import normalize_url
 
@@ -97,7 +97,7 @@ class WebRetriever:
                 return list(stored)[:k], ["search: reused recorded results"], []
         try:
             if hasattr(self.engine, "search_with_events"):
-                hits, events = await self.engine.search_with_events(question, k)  # type: ignore[attr-defined]
+                hits, events = await self.engine.search_with_events(question, k)
             else:
                 hits = await self.engine.search(question, k)
                 events = [f"search: {self.engine.name} answered with {len(hits)} results"]
@@ -141,15 +141,22 @@ class WebRetriever:
         for page in result.pages:
             self.page_store.put_page(page)
         put_failure = getattr(self.page_store, "put_failure", None)
-        for failure in result.failures if put_failure is not None else ():
-            put_failure(failure.url, failure.kind, failure.detail)
+        if put_failure is not None:
+            for failure in result.failures:
+                put_failure(failure.url, failure.kind, failure.detail)
         order = {u: i for i, u in enumerate(urls)}
         return FetchResult(tuple(sorted(pages + list(result.pages), key=lambda p: order.get(p.url, len(order)))),
                            result.failures, result.elapsed)
 
+    async def _extract_pool(self):
+        """The extraction processes (``fetch.extract_processes``; started once, off the loop)."""
+        workers = self.fetch_config.extract_processes
+        return await asyncio.to_thread(process_pool, workers) if workers > 0 else None
+
     async def _extract_one(self, page: Page, title_hint: str) -> tuple[list[Passage], list[Failure]]:
         try:
-            title, text = await aextract(page, timeout=self.fetch_config.extract_timeout)
+            pool = await self._extract_pool()
+            title, text = await aextract(page, timeout=self.fetch_config.extract_timeout, pool=pool)
         except FetchError as exc:
             return [], [Failure("extract", exc.kind, exc.message, page.url)]
         except Exception as exc:  # a broken page must not end the stage
@@ -171,15 +178,20 @@ class WebRetriever:
             failures.extend(failed)
         return passages, failures
 
-    async def retrieve(self, question: str) -> Retrieval:
+    async def retrieve(self, question: str,
+                       on_hits: Callable[[tuple[SearchHit, ...]], None] | None = None) -> Retrieval:
         """Search, fetch and extract; pages that fail fall back to their snippets.
 
         Extraction of a page starts as soon as it arrives; ``timings["extract"]``
-        is the time extraction adds after the last page arrived.
+        is the time extraction adds after the last page arrived. ``on_hits`` is called with
+        the hits once the search has answered, before any page is fetched.
         """
         t0 = time.perf_counter()
+        starting = asyncio.ensure_future(self._extract_pool())  # workers start while search runs
         hits, events, failures = await self._search(question)
         hits = [_shown_safely(h) for h in _unique_hits(hits, self.search_config.k)]
+        if on_hits is not None:
+            on_hits(tuple(hits))
         t1 = time.perf_counter()
         titles = {h.url: h.title for h in hits}
         tasks: dict[str, asyncio.Future] = {}
@@ -194,6 +206,7 @@ class WebRetriever:
         finally:
             for task in tasks.values():
                 task.cancel()
+            await starting
         t3 = time.perf_counter()
         failures += list(fetched.failures) + extract_failures
         covered = {p.url for p in passages}

@@ -12,11 +12,14 @@ byte caps applied at fetch time and by the small pool size).
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import re
+import sys
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import FetchError
 from ..sanitize import strip_controls
@@ -165,7 +168,7 @@ def _pdf_text(page: Page) -> tuple[str, str]:
 
     try:
         reader = pypdf.PdfReader(io.BytesIO(page.text.encode("latin-1")))
-        title = str((reader.metadata or {}).get("/Title", "") or "")
+        title = str(reader.metadata.get("/Title", "") or "") if reader.metadata else ""
         parts = [(p.extract_text() or "") for p in reader.pages[:_PDF_MAX_PAGES]]
     except (pypdf.errors.PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise FetchError(
@@ -256,18 +259,82 @@ def extract_local(page: Page, *, timeout: float) -> tuple[str, str]:
         return strip_controls(page.title or title), strip_controls(text)
 
 
-async def aextract(page: Page, *, timeout: float) -> tuple[str, str]:
-    """Async :func:`extract`: runs in the extraction pool without blocking the event loop."""
-    loop = asyncio.get_running_loop()
-    if not _warmed:
-        await loop.run_in_executor(_POOL, warm_up)
-    future = loop.run_in_executor(_POOL, _extract_sync, page)
+_PROCESS_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def process_pool(workers: int) -> Executor | None:
+    """The shared pool of ``workers`` extraction processes, started on first use (None for 0).
+
+    Extraction is pure Python and lxml under the GIL: threads of one process do not run it
+    in parallel, processes do. Workers come from a fork server (a clean process without
+    the caller's threads, which forking a process that runs ONNX Runtime or llama.cpp
+    would copy in a broken state) and warm the extractor up when they start. The first call
+    blocks until every worker is up (about a second), so no page's time box pays for it.
+    """
+    if workers <= 0:
+        return None
+    with _POOLS_LOCK:
+        pool = _PROCESS_POOLS.get(workers)
+        if pool is None:
+            try:
+                pool = _start_pool(workers)
+            except (OSError, RuntimeError, BrokenProcessPool) as exc:  # no processes allowed here
+                _warn_once(f"extraction worker processes unavailable, using threads: {exc}")
+                return None
+            _PROCESS_POOLS[workers] = pool
+        return pool
+
+
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=warm_up)
+    main = sys.modules.get("__main__")
+    saved: dict[str, object] = {k: main.__dict__[k] for k in ("__spec__", "__file__") if main and k in main.__dict__}
     try:
+        # A spawned worker re-runs the caller's main script unless told nothing about it:
+        # a user's script without an ``if __name__ == "__main__"`` guard would run again
+        # in every worker. The workers only need this module, imported by name.
+        if main is not None:
+            main.__spec__ = None
+            main.__dict__.pop("__file__", None)
+        # one job per worker starts them all now (workers are otherwise started on demand)
+        jobs = [pool.submit(warm_up) for _ in range(workers)]
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+    for job in jobs:
+        job.result()
+    return pool
+
+
+def _drop_pool(pool: Executor) -> None:
+    """Forget a broken pool (a worker died) so the next call starts a fresh one."""
+    with _POOLS_LOCK:
+        for key, value in list(_PROCESS_POOLS.items()):
+            if value is pool:
+                del _PROCESS_POOLS[key]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def aextract(page: Page, *, timeout: float, pool: Executor | None = None) -> tuple[str, str]:
+    """Async :func:`extract`: runs in ``pool`` (e.g. :func:`process_pool`), by default in this
+    process's extraction threads, without blocking the event loop. A process pool that
+    breaks (a worker killed) is replaced and the page extracted in a thread instead."""
+    loop = asyncio.get_running_loop()
+    if pool is None and not _warmed:
+        await loop.run_in_executor(_POOL, warm_up)
+    try:
+        future = loop.run_in_executor(pool or _POOL, _extract_sync, page)
         title, text = await asyncio.wait_for(future, timeout)
     except (asyncio.TimeoutError, TimeoutError):
         raise FetchError(
             f"extraction took longer than {timeout:g}s", kind="timeout", stage="extract", url=page.url
         ) from None
+    except BrokenProcessPool:
+        _drop_pool(pool)  # type: ignore[arg-type]
+        return await aextract(page, timeout=timeout)
     if not text:
         raise FetchError("no text found on the page", kind="empty", stage="extract", url=page.url)
     return title, text

@@ -152,7 +152,7 @@ def _invisible_color(el, styles: PageStyles) -> bool:
         bg = background(styles.style(node, with_background=True))
         if bg == "image":
             return False  # text over a picture: its contrast cannot be judged here
-        if bg is not None:
+        if isinstance(bg, tuple):
             return same_color(fg, bg)
         node = node.getparent()
     return same_color(fg, WHITE)  # no background anywhere: the page's default white
@@ -208,7 +208,7 @@ def drop_hidden(tree) -> int:
     """
     styles = PageStyles(tree)
     drop: list = []
-    blanked, page_chars = 0, []
+    blanked, page_chars = 0, []  # type: tuple[int, list[int]]
     for el in styles.candidates(tree):
         if el.tag in _NEVER_DROP or not isinstance(el.tag, str):
             continue

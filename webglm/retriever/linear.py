@@ -109,7 +109,7 @@ class _Collector:
                 fg = parse_color(style.get("color", "")) if style else None
                 size = zero_font(style) if style else None
                 zero = size if size is not None else zero
-                hidden = hides(style) or bool(fg and bg != "image" and same_color(fg, bg))
+                hidden = hides(style) or bool(fg and isinstance(bg, tuple) and same_color(fg, bg))
         self.stack.append((tag, hidden, zero, bg))
         self.skipping += hidden
         if tag in _BLOCK:

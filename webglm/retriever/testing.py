@@ -414,7 +414,9 @@ def serve_directory(
     """Serve the .html/.htm/.txt files of ``directory`` and a fake search API listing them all."""
     from pathlib import Path
 
-    pages, api = PageServer(port=pages_port).start(), FakeSearchAPI(port=api_port).start()
+    pages, api = PageServer(port=pages_port), FakeSearchAPI(port=api_port)
+    pages.start()
+    api.start()
     for path in sorted(Path(directory).rglob("*")):
         if path.suffix.lower() in (".html", ".htm", ".txt") and path.is_file():
             rel = "/" + quote(path.relative_to(directory).as_posix())

@@ -83,7 +83,10 @@ class LayerCache:
                 batch = tok(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
                 self.net.encoder(**batch)
                 lengths = batch["attention_mask"].sum(1).tolist()
-                for text, n, h in zip(chunk, lengths, self._captured):
+                captured = self._captured
+                if captured is None:
+                    raise RuntimeError("the encoder's first cached block did not run")
+                for text, n, h in zip(chunk, lengths, captured):
                     self.store[(text, max_length)] = h[: int(n)].to(torch.float16).clone()
 
     def _restore(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..config import ScorerConfig
 from ..errors import InputError
@@ -32,7 +33,7 @@ def score_records(question: str, scored: Sequence[ScoredAnswer], answers: Sequen
     """One JSON-ready object per answer, in input order: its position, rank, reward,
     citation score and total (what ``webglm score --json`` prints)."""
     rank = {id(s.candidate): i for i, s in enumerate(scored, 1)}
-    by_text = {}
+    by_text: dict[str, list[Any]] = {}
     for s in scored:
         by_text.setdefault(s.candidate.text, []).append(s)
     out = []

@@ -100,6 +100,9 @@ def freeze_lower_layers(model: nn.Module, n_top: int) -> list[str]:
 class RewardNet(nn.Module):
     """Encoder + linear head over [embedding; cosine(q, a); scaled features]."""
 
+    feature_mean: torch.Tensor  # buffers (register_buffer), saved with the weights
+    feature_std: torch.Tensor
+
     def __init__(self, tokenizer, encoder: nn.Module, pooling: str, *, n_features: int, max_length: int = 256,
                  question_max_length: int = 128, use_embedding: bool = True):
         super().__init__()
@@ -109,7 +112,7 @@ class RewardNet(nn.Module):
         self.max_length = max_length
         self.question_max_length = question_max_length
         self.use_embedding = use_embedding
-        dim = int(encoder.config.hidden_size)
+        dim = int(getattr(encoder, "config").hidden_size)  # a transformers model's config
         self.register_buffer("feature_mean", torch.zeros(n_features))
         self.register_buffer("feature_std", torch.ones(n_features))
         self.head = nn.Linear((dim if use_embedding else 0) + 1 + n_features, 1)

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..config import ScorerConfig
 from ..errors import ModelError, ScorerError
+from ..text import strip_citations
 
 DEFAULT_SCORER_NAME = "scorer-se-minilm"
-_CITATION_MARK = re.compile(r"\s*\[\d+\]")
 
 
 def strip_citation_marks(text: str) -> str:
     """``text`` without ``[n]`` marks. The reward model judges what an answer says; whether
     its citations hold is the citation check's job. Forum answers almost never carry ``[n]``,
     so a model that saw the marks would only learn to count them on generated answers."""
-    return _CITATION_MARK.sub("", text)
+    return strip_citations(text)
 
 
 def default_scorer_dir() -> Path:
@@ -40,7 +40,7 @@ class RewardModel:
         self.threads = threads
         self.model_id = f"scorer:{self.path.name}"
         self.spec: dict = {}
-        self._net = None
+        self._net: Any = None  # the RewardNet once loaded
         self._lock = threading.Lock()
 
     def load(self) -> RewardModel:

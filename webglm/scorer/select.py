@@ -35,8 +35,10 @@ def citation_quality(candidate: Candidate) -> float:
     p, r = candidate.citation_precision, candidate.citation_recall
     if p is not None and r is not None:
         return 0.0 if p + r <= 0 else 2.0 * p * r / (p + r)
-    if p is not None or r is not None:
-        return float(p if p is not None else r)
+    if p is not None:
+        return float(p)
+    if r is not None:
+        return float(r)
     return 1.0 if candidate.citations else 0.0
 
 

@@ -185,7 +185,7 @@ def _calibration(emb: _Embedder, pairs: Sequence[PreferencePair], batch_size: in
             chunk = seen[i : i + batch_size]
             values.append(emb.rewards([q for q, _ in chunk], [a for _, a in chunk]))
     r = torch.cat(values)
-    return {"mean": float(r.mean()), "std": float(max(r.std(), 1e-6)) if len(r) > 1 else 1.0}
+    return {"mean": float(r.mean()), "std": max(float(r.std()), 1e-6) if len(r) > 1 else 1.0}
 
 
 def _spec(config: TrainScorerConfig, net: RewardNet, train_layers: int) -> dict:

@@ -113,7 +113,7 @@ class Access:
                 status["code"] = message["status"]
             await send(message)
 
-        who = "-"
+        who: str | None = "-"
         try:
             if path.startswith(PROTECTED) and scope.get("method") != "OPTIONS":
                 who, reason = self._caller(scope)
@@ -122,7 +122,7 @@ class Access:
                     return await send_json(logged_send, 401, error_body(path, 401, reason, "authentication_error"),
                                            {"www-authenticate": "Bearer"})
                 wait = self.bucket.take(who) if self.bucket else 0.0
-                if wait:
+                if wait and self.bucket:
                     msg = f"rate limit of {self.bucket.rate} requests per minute reached; retry in {math.ceil(wait)} s"
                     return await send_json(logged_send, 429, error_body(path, 429, msg, "rate_limit_error"),
                                            {"retry-after": str(math.ceil(wait))})

@@ -33,7 +33,7 @@ def iter_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
     if not path.is_file():
         raise InputError(f"preference file not found: {path}", hint="pass a .jsonl, .jsonl.gz or .json file")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as fh:
         if path.name.endswith(".json"):
             data = json.load(fh)
             if not isinstance(data, list):

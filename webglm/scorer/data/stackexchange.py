@@ -119,7 +119,7 @@ def _question_pairs(question: str, group: str, answers: list[Post], recipe: Stac
     out = []
     for a, b in combinations(ranked, 2):
         if _keeps(a, b, rank, recipe):
-            meta = {"chosen_score": a.score, "rejected_score": b.score, "chosen_id": a.id, "rejected_id": b.id,
+            meta: dict[str, float | int | str] = {"chosen_score": a.score, "rejected_score": b.score, "chosen_id": a.id, "rejected_id": b.id,
                     "chosen_created": a.created, "rejected_created": b.created,
                     "later_won": int(posted_later(a, b))}
             out.append(PreferencePair(question, a.text, b.text, group, site, float(a.score - b.score), meta))
