@@ -130,6 +130,17 @@ def test_index_build_and_info_print_json(tmp_path, corpus):
     assert "not an index directory" in one_line_error(cli("index", "info", out, cache=tmp_path / "cache"))
 
 
+
+def test_a_damaged_index_is_a_runtime_failure(tmp_path, corpus):
+    # The command is right and the index was once good: exit 1 ("fix the environment"), not 2.
+    out = tmp_path / "idx"
+    proc = cli("index", "build", corpus, "--out", out, *FAST[:2], "-q", cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (out / "meta.json").write_text("{not json")
+    proc = cli("retrieve", QUESTION, "--corpus", out, *FAST, cache=tmp_path / "cache")
+    line = one_line_error(proc, status=1)
+    assert "is corrupt" in line and "rebuild" in line, line
+
 PAGE = ("<html><head><title>Bread</title></head><body><p>"
         + "Sourdough bread needs a starter culture of wild yeast and lactic bacteria. " * 8 + "</p></body></html>")
 

@@ -146,7 +146,7 @@ def test_out_that_is_a_file(corpus, tmp_path):
 def test_full_disk_while_building_an_index(corpus, tmp_path):
     out = tmp_path / "idx"
     proc = cli("index", "build", corpus, "--out", out, *FAST[:2], "-q", fsize=600, cache=tmp_path / "cache")
-    assert "cannot write the index to" in one_line_error(proc)
+    assert "cannot write the index to" in one_line_error(proc, status=1)
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 
 

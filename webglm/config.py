@@ -82,8 +82,8 @@ class FetchConfig:
     robots: bool = False
     extract_timeout: float = 2.0
     # worker processes that extract pages in parallel (0: threads of this process only). Threads
-    # gain nothing under the GIL; processes only pay with idle cores: on the shared 2-core machine
-    # they did not (docs/benchmarks.md), so they are opt-in
+    # gain nothing under the GIL; 2 processes gave 1.79x on 2 nearly idle cores but nothing on the
+    # loaded machine (docs/benchmarks.md), so they are opt-in
     extract_processes: int = 0
     pdf: bool = True  # read application/pdf when the optional pypdf extractor is installed
 

@@ -130,7 +130,7 @@ def open_corpus(
     if (p / "meta.json").is_file() and (p / "passages.jsonl").is_file():
         # an index whose meta.json is damaged, not a folder of documents to index
         raise CorpusError(f"corpus index at {p} is corrupt: meta.json is unreadable or not an index's",
-                          url=str(p), hint="rebuild it with 'webglm index build'")
+                          url=str(p), hint="rebuild it with 'webglm index build'", runtime=True)
     cache = config.resolved_cache_dir() / "corpora" / _fingerprint([p], config, encoder.model_id)
     if is_index_dir(cache):
         try:

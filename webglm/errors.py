@@ -27,8 +27,12 @@ class WebGLMError(Exception):
 
     stage: str = ""
 
-    def __init__(self, message: str, *, stage: str | None = None, url: str = "", hint: str = ""):
+    def __init__(self, message: str, *, stage: str | None = None, url: str = "", hint: str = "",
+                 runtime: bool = False):
         self.message = message
+        # A failure of the running system (a server down, a damaged file, a full disk) rather than
+        # of what the user asked for: the CLI exits 1 for it even when the class is a usage one.
+        self.runtime = runtime
         if stage is not None:
             self.stage = stage
         self.url = url

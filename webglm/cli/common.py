@@ -62,7 +62,7 @@ def debug_enabled() -> bool:
 
 def exit_status(exc: BaseException) -> int:
     """The exit status for an error that ended a command (see the module's table)."""
-    if isinstance(exc, USAGE_ERRORS):
+    if isinstance(exc, USAGE_ERRORS) and not getattr(exc, "runtime", False):
         return EXIT_USER_ERROR
     return EXIT_RUNTIME_ERROR
 

@@ -234,7 +234,7 @@ class CorpusIndex:
             return cls._read(folder, meta, encoder, rank or RankConfig())
         except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
             raise CorpusError(f"corpus index at {folder} is corrupt: {exc}", url=str(folder),
-                              hint="rebuild the index") from exc
+                              hint="rebuild the index", runtime=True) from exc
 
     @classmethod
     def _read(cls, folder: Path, meta: dict, encoder, rank: RankConfig) -> "CorpusIndex":

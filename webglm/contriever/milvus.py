@@ -124,7 +124,8 @@ class MilvusStore:
                 self._client = pm.MilvusClient(self.client_uri, token=os.environ.get("MILVUS_TOKEN", ""))
             except Exception as exc:  # noqa: BLE001 - pymilvus raises many kinds; all mean "cannot open"
                 raise CorpusError(f"cannot open Milvus at {self.client_uri}: {exc}", url=self.uri,
-                                  hint="is the server running (milvus://) or milvus-lite installed?") from None
+                                  hint="is the server running (milvus://) or milvus-lite installed?",
+                                  runtime=True) from None
         return self._client
 
     def exists(self) -> bool:

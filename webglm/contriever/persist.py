@@ -119,4 +119,4 @@ def write_error(out: Path, exc: BaseException) -> CorpusError:
     """A write failure (OSError, or faiss's RuntimeError) as one clear CorpusError."""
     reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[-1][:200]
     return CorpusError(f"cannot write the index to {out}: {reason}", url=str(out),
-                       hint="free some disk space or choose another folder")
+                       hint="free some disk space or choose another folder", runtime=True)

@@ -62,7 +62,8 @@ class ResultsFile:
             os.close(self._lock_fd)
             self._lock_fd = None
             raise EvalError(f"another evaluation run is writing {self.path}", url=str(self.path),
-                            hint="wait for it to finish or choose another output folder") from None
+                            hint="wait for it to finish or choose another output folder",
+                            runtime=True) from None
         created = not self.path.exists()
         self._repair_tail()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
