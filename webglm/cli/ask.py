@@ -23,6 +23,23 @@ def _no_source_help() -> str:
     )
 
 
+def open_pipeline(config_file: Optional[Path], sets: Optional[list[str]], flags: dict[str, Any],
+                  allow_host: Optional[list[str]], corpus: Optional[str], quiet: bool) -> Any:
+    """The configured pipeline of ``ask`` and ``retrieve``; without a corpus, a web search engine
+    must be configured (the error says how)."""
+    from webglm.pipeline import WebGLM
+
+    if allow_host:
+        flags["fetch.allow_hosts"] = tuple(allow_host)
+    cfg = build_config(config_file, sets, **flags)
+    if corpus is None:
+        from webglm.retriever import configured_engines
+
+        if cfg.search.engine == "auto" and not configured_engines(cfg.search, os.environ):
+            raise ConfigError(_no_source_help())
+    return WebGLM(cfg, corpus=corpus, progress=_progress(quiet))
+
+
 async def _stream_to_terminal(glm, question: str) -> Any:
     from webglm.types import FinalEvent, ReferencesReady, TokenEvent
 
@@ -64,28 +81,20 @@ def ask(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages on stderr."),
 ) -> None:
     """Answer a question with citations, from a local corpus or the web."""
-    from webglm.pipeline import WebGLM, validate_question
+    from webglm.pipeline import validate_question
 
     question = validate_question(check_utf8(question, "question"))
     flags: dict[str, object] = {"search.engine": engine, "scorer.candidates": candidates, "rank.top_k": top_k,
              "generate.backend": backend, "generate.model": model, "generate.max_new_tokens": max_new_tokens,
              "generate.template": template, "generate.base_url": base_url, "generate.quantize": quantize,
              "generate.dtype": dtype}
-    if allow_host:
-        flags["fetch.allow_hosts"] = tuple(allow_host)
-    cfg = build_config(config_file, sets, **flags)
-    if corpus is None:
-        from webglm.retriever import configured_engines
-
-        if cfg.search.engine == "auto" and not configured_engines(cfg.search, os.environ):
-            raise ConfigError(_no_source_help())
-    glm = WebGLM(cfg, corpus=corpus, progress=_progress(quiet))
+    glm = open_pipeline(config_file, sets, flags, allow_host, corpus, quiet)
     glm.load()
     if stream is None:
         stream = sys.stdout.isatty() and not as_json
     answer = _print_answer(glm, question, stream=stream and not as_json, as_json=as_json)
     if corpus is None:
-        failed = search_failure(answer.references, answer.trace, cfg)
+        failed = search_failure(answer.references, answer.trace, glm.config)
         if failed is not None:  # the answer (saying why) is printed; the status says it failed
             raise failed
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import textwrap
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from webglm.cli.ask import _no_source_help, search_failure
-from webglm.cli.common import _progress, _say, app, build_config, check_utf8, handle_errors
+from webglm.cli.ask import open_pipeline, search_failure
+from webglm.cli.common import _say, app, check_utf8, handle_errors
 from webglm.cli.format import timings_line
-from webglm.errors import ConfigError
 
 
 def format_ranked(references, trace) -> str:
@@ -48,20 +46,12 @@ def retrieve(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages on stderr."),
 ) -> None:
     """Retrieve and rank only: the references a question would be answered from, with their scores."""
-    from webglm.pipeline import WebGLM, validate_question
+    from webglm.pipeline import validate_question
     from webglm.types import to_dict
 
     question = validate_question(check_utf8(question, "question"))
     flags: dict[str, Any] = {"search.engine": engine, "rank.top_k": top_k}
-    if allow_host:
-        flags["fetch.allow_hosts"] = tuple(allow_host)
-    cfg = build_config(config_file, sets, **flags)
-    if corpus is None:
-        from webglm.retriever import configured_engines
-
-        if cfg.search.engine == "auto" and not configured_engines(cfg.search, os.environ):
-            raise ConfigError(_no_source_help())
-    glm = WebGLM(cfg, corpus=corpus, progress=_progress(quiet))
+    glm = open_pipeline(config_file, sets, flags, allow_host, corpus, quiet)
 
     async def run():
         async with glm:
@@ -73,6 +63,6 @@ def retrieve(
                         ensure_ascii=False, indent=2))
     else:
         _say(format_ranked(references, trace))
-    failed = search_failure(references, trace, cfg) if corpus is None else None
+    failed = search_failure(references, trace, glm.config) if corpus is None else None
     if failed is not None:
         raise failed
