@@ -131,6 +131,38 @@ async def test_search_failure_is_recorded(servers):
     assert result.failures[0].kind == "http_500"
 
 
+
+async def test_an_error_in_on_hits_settles_the_extraction_pool_start(servers):
+    # on_hits is the caller's code: when it raises, the pool start running beside the search must
+    # be settled (cancelled and awaited), not left pending behind the error.
+    import asyncio
+
+    pages, api = servers
+    api.results = [{"url": pages.url + "/a.html", "title": "A", "snippet": "a"}]
+    search, fetch = _setup(pages, api)
+    api_client, fetch_client = make_clients(fetch, search)
+    state = {"settled": False}
+
+    async def slow_pool():
+        try:
+            await asyncio.sleep(5)
+        finally:
+            state["settled"] = True
+
+    def boom(hits):
+        raise ValueError("caller's callback failed")
+
+    try:
+        engine = make_engine("searxng", search, api_client, environ={})
+        retriever = WebRetriever(search, fetch, ChunkConfig(), engine=engine, fetch_client=fetch_client)
+        retriever._extract_pool = slow_pool  # type: ignore[method-assign]
+        with pytest.raises(ValueError, match="callback failed"):
+            await retriever.retrieve("who wrote the iliad", on_hits=boom)
+        assert state["settled"]
+    finally:
+        await api_client.aclose()
+        await fetch_client.aclose()
+
 async def test_failover_reasons_reach_the_retrieval_events(servers):
     pages, api = servers
     good = pages.add("/iliad.html", ARTICLE.format(title="Iliad", body=ILIAD))

@@ -188,10 +188,16 @@ class WebRetriever:
         """
         t0 = time.perf_counter()
         starting = asyncio.ensure_future(self._extract_pool())  # workers start while search runs
-        hits, events, failures = await self._search(question)
-        hits = [_shown_safely(h) for h in _unique_hits(hits, self.search_config.k)]
-        if on_hits is not None:
-            on_hits(tuple(hits))
+        try:
+            hits, events, failures = await self._search(question)
+            hits = [_shown_safely(h) for h in _unique_hits(hits, self.search_config.k)]
+            if on_hits is not None:
+                on_hits(tuple(hits))
+        except BaseException:
+            # the caller's error wins; the pool's start is not left running unobserved behind it
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            raise
         t1 = time.perf_counter()
         titles = {h.url: h.title for h in hits}
         tasks: dict[str, asyncio.Future] = {}
