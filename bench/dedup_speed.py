@@ -16,7 +16,6 @@ import argparse
 import importlib
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -25,23 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.retriever_extract import _default_dir, _page, load_pages  # noqa: E402
 from webglm.config import ChunkConfig  # noqa: E402
-from webglm.retriever.chunk import _shingles, chunk_text, dedup_passages  # noqa: E402
+from webglm.retriever.chunk import chunk_text, dedup_every_pair, dedup_passages  # noqa: E402
 
-
-def every_pair(passages, threshold: float = 0.85):
-    """Keep a passage unless it is an exact or near copy of an earlier kept one (quadratic)."""
-    kept, seen, exact = [], [], set()
-    for p in passages:
-        key = " ".join(re.findall(r"\w+", p.text.lower()))
-        if key in exact:
-            continue
-        sh = _shingles(p.text)
-        if any(len(sh & o) >= threshold * len(sh | o) for o in seen):
-            continue
-        exact.add(key)
-        seen.append(sh)
-        kept.append(p)
-    return kept
 
 
 def main() -> None:
@@ -71,7 +55,7 @@ def main() -> None:
         for r in range(args.rounds):
             names = ["prefix_filter", "every_pair"] if r % 2 == 0 else ["every_pair", "prefix_filter"]
             for name in names:
-                fn = dedup_passages if name == "prefix_filter" else every_pair
+                fn = dedup_passages if name == "prefix_filter" else dedup_every_pair
                 t = time.perf_counter()
                 out = fn(sub)
                 secs[name].append(round(time.perf_counter() - t, 3))

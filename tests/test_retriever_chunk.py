@@ -6,7 +6,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from webglm.config import ChunkConfig
-from webglm.retriever.chunk import chunk_page, chunk_text, count_tokens, dedup_passages, passage_id
+from webglm.retriever.chunk import chunk_page, chunk_text, count_tokens, dedup_every_pair, dedup_passages, passage_id
 from webglm.text import token_spans
 from webglm.types import Passage
 
@@ -134,23 +134,6 @@ def test_chunk_page_reports_what_the_guard_cuts():
     assert len(kept) == 5 and cut == len(everything) - 5 and none_cut == 0
 
 
-def _dedup_every_pair(passages, threshold=0.85):
-    """The definition: compare each passage with every kept one (quadratic)."""
-    from webglm.retriever.chunk import _shingles
-
-    kept, seen, exact = [], [], set()
-    for p in passages:
-        key = " ".join(re.findall(r"\w+", p.text.lower()))
-        if key in exact:
-            continue
-        sh = _shingles(p.text)
-        if any(len(sh & o) >= threshold * len(sh | o) for o in seen):
-            continue
-        exact.add(key)
-        seen.append(sh)
-        kept.append(p)
-    return kept
-
 
 _WORDS = ["tide", "harbour", "gallery", "noon", "5", "6", "the", "museum", "keeper", "light"]
 
@@ -181,4 +164,4 @@ def test_near_dedup_equals_comparing_every_pair(texts, threshold):
     # near copies of a few base texts make every 3-gram overlap between 0 and 1 common
     passages = [Passage(id=str(i), text=t, url=f"u{i % 3}", title="") for i, t in enumerate(texts)]
     got = [p.id for p in dedup_passages(passages, threshold)]
-    assert got == [p.id for p in _dedup_every_pair(passages, threshold)]
+    assert got == [p.id for p in dedup_every_pair(passages, threshold)]

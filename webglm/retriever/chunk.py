@@ -93,6 +93,25 @@ def _shingles(text: str) -> frozenset[str]:
     return frozenset(" ".join(words[i : i + 3]) for i in range(len(words) - 2))
 
 
+def dedup_every_pair(passages: Iterable[Passage], threshold: float = _NEAR_DUP_JACCARD) -> list[Passage]:
+    """The definition :func:`dedup_passages` implements, comparing each passage with every kept
+    one (quadratic): the reference its tests and benchmark check it against."""
+    kept: list[Passage] = []
+    seen: list[set] = []
+    exact: set[str] = set()
+    for p in passages:
+        key = " ".join(re.findall(r"\w+", p.text.lower()))
+        if key in exact:
+            continue
+        sh = _shingles(p.text)
+        if any(len(sh & o) >= threshold * len(sh | o) for o in seen):
+            continue
+        exact.add(key)
+        seen.append(sh)
+        kept.append(p)
+    return kept
+
+
 def dedup_passages(
     passages: Iterable[Passage], threshold: float = _NEAR_DUP_JACCARD, *, near: bool = True
 ) -> list[Passage]:
