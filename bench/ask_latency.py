@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from webglm.eval.metrics import percentile  # noqa: E402
+
 QUESTIONS = [
     "How does webglm rank passages?",
     "What happens when no passage is relevant to the question?",
@@ -50,14 +52,6 @@ QUESTIONS = [
     "How many references does webglm use by default?",
 ]
 
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = (len(values) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def main() -> None:
@@ -165,15 +159,15 @@ def run(args, stack: contextlib.ExitStack) -> None:
         "questions": len(questions),
         "candidates": args.candidates,
         "load_seconds": {**{k: round(v, 3) for k, v in glm.load_seconds.items()}, "total": round(load_total, 3)},
-        "stages": {s: {"p50": round(pct(v, 0.5), 3), "p95": round(pct(v, 0.95), 3),
+        "stages": {s: {"p50": round(percentile(v, 50), 3), "p95": round(percentile(v, 95), 3),
                        "mean": round(statistics.fmean(v), 3)} for s, v in per_stage.items()},
         "answers_with_valid_citations": cited_ok,
         "abstained": abstained,
         "quoted_by_extractive_fallback": quoted,
         **({"own_page_in_references": target_referenced, "own_page_cited": target_cited} if targets else {}),
-        "passages_per_question_p50": pct([float(n) for n in passages], 0.5) if passages else None,
-        "passages_encoded_p50": pct([float(n) for n in encoded], 0.5) if encoded else None,
-        **{f"{key}_p50": pct(values, 0.5) for key, values in tokens.items() if values},
+        "passages_per_question_p50": percentile([float(n) for n in passages], 50) if passages else None,
+        "passages_encoded_p50": percentile([float(n) for n in encoded], 50) if encoded else None,
+        **{f"{key}_p50": percentile(values, 50) for key, values in tokens.items() if values},
         "peak_rss_mib": round(peak_mib, 1),
     }
     text = json.dumps(result, indent=2)

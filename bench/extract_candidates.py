@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import platform
 import sys
@@ -28,6 +27,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.retriever_extract import _default_dir, _page, load_pages  # noqa: E402
+from _report import emit  # noqa: E402  (bench/ is the script's folder)
 
 
 def _webglm(html: str) -> str:
@@ -149,10 +149,7 @@ def main() -> None:
             for n in names
         },
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.json, indent=2)
 
 
 if __name__ == "__main__":

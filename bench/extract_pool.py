@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import json
 import os
 import platform
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.extract_candidates import score  # noqa: E402
 from bench.retriever_extract import _default_dir, _page, load_pages  # noqa: E402
+from _report import emit  # noqa: E402  (bench/ is the script's folder)
 
 extract = importlib.import_module("webglm.retriever.extract")
 
@@ -81,10 +81,7 @@ def main() -> None:
         "same_output": outputs["threads"] == outputs["processes"],
         "quality": score(pages, outputs["processes"]),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.json, indent=2)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.retriever_extract import _default_dir, load_pages  # noqa: E402
+from _report import emit  # noqa: E402  (bench/ is the script's folder)
 
 extract = importlib.import_module("webglm.retriever.extract")
 STEPS = ("parse", "drop_hidden", "strip_tags", "trafilatura")
@@ -87,10 +87,7 @@ def main() -> None:
         "fallback_text_used": replaced,
         "min_chars": extract._MIN_GOOD_CHARS,
     }
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.json, indent=1)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from webglm.text import _identifier, detect_language  # noqa: E402
+from _report import emit  # noqa: E402  (bench/ is the script's folder)
 
 
 def _cmrc(path: Path) -> list[str]:
@@ -78,10 +79,7 @@ def main() -> None:
             print(f"skipping {name}: {path} not found (pass --data)", file=sys.stderr)
             continue
         report["sets"][name] = measure(load(path), lang)
-    text = json.dumps(report, indent=1, ensure_ascii=False)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.json, indent=1, ensure_ascii=False)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from _report import emit  # noqa: E402  (bench/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCE = "The harbour museum opened gallery {i} to visitors, and the tide tables were posted at noon."
@@ -99,10 +100,7 @@ def main() -> None:
             row["mb"] = round(path.stat().st_size / 2**20, 1)
             report["files"][name] = row
             print(name, row, file=sys.stderr)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.json, indent=2)
 
 
 if __name__ == "__main__":

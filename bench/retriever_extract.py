@@ -32,6 +32,7 @@ from webglm.retriever.chunk import chunk_text  # noqa: E402
 from webglm.types import Page  # noqa: E402
 
 import importlib  # noqa: E402
+from _report import emit  # noqa: E402  (bench/ is the script's folder)
 
 extract_module = importlib.import_module("webglm.retriever.extract")
 
@@ -168,10 +169,7 @@ def main() -> None:
         report["quality"] = quality(pages)
     if args.fetch:
         report["loopback"] = asyncio.run(bench_fetch(pages))
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.json, indent=2)
 
 
 if __name__ == "__main__":

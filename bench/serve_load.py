@@ -41,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from webglm.eval.metrics import percentile  # noqa: E402
+
 DOCS_QUESTIONS = [
     "How does webglm rank passages?", "What happens when no passage is relevant to the question?",
     "Which search engines does webglm support?", "How does webglm keep page fetching safe?",
@@ -52,15 +54,6 @@ DOCS_QUESTIONS = [
     "Which errors can webglm raise?", "Where is the index cache stored?",
 ]
 
-
-def pct(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (nan for no values)."""
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = (len(values) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def page_delay(url: str, median: float, fixed: float | None) -> float:
@@ -147,10 +140,10 @@ async def level(url: str, questions: list[str], clients: int, n: int) -> dict:
     lat = [r["seconds"] for r in ok]
     return {"clients": clients, "requests": n, "wall_s": round(wall, 2),
             "throughput_per_min": round(60 * len(ok) / wall, 1),
-            "p50_s": round(pct(lat, 0.5), 2), "p95_s": round(pct(lat, 0.95), 2), "errors": errors,
+            "p50_s": round(percentile(lat, 50), 2), "p95_s": round(percentile(lat, 95), 2), "errors": errors,
             "abstained": sum(r["abstained"] for r in ok),
             "queue_wait_mean_s": round(statistics.fmean(waits), 2) if waits else None,
-            "queue_wait_p95_s": round(pct(waits, 0.95), 2) if waits else None}
+            "queue_wait_p95_s": round(percentile(waits, 95), 2) if waits else None}
 
 
 async def acceptance(url: str, questions: list[str], repeats: int) -> dict:
