@@ -97,7 +97,7 @@ def dedup_every_pair(passages: Iterable[Passage], threshold: float = _NEAR_DUP_J
     """The definition :func:`dedup_passages` implements, comparing each passage with every kept
     one (quadratic): the reference its tests and benchmark check it against."""
     kept: list[Passage] = []
-    seen: list[set] = []
+    seen: list[frozenset[str]] = []
     exact: set[str] = set()
     for p in passages:
         key = " ".join(re.findall(r"\w+", p.text.lower()))
