@@ -168,7 +168,7 @@ class ByOrder(Scripted):
 
 def agreeing_writer(first: str, reversed_: str) -> tuple[AnswerWriter, ByOrder]:
     backend = ByOrder(first, reversed_, lead="Construction")
-    return AnswerWriter(backend, GenerateConfig(backend="echo", short_agree=True), encoder=HashEncoder()), backend
+    return AnswerWriter(backend, GenerateConfig(backend="echo"), encoder=HashEncoder()), backend  # agree: the default
 
 
 def test_asking_twice_keeps_a_phrase_only_when_both_orders_agree():
@@ -213,7 +213,7 @@ def test_grammar_setting_reaches_the_backend():
     w, backend = writer("31 March 1909", short_grammar=True)
     w.write("when was the titanic started to be built", refs())
     assert "Construction" in backend.prompts[0][1].grammar
-    w, backend = writer("31 March 1909")
+    w, backend = writer("31 March 1909", short_grammar=False)
     w.write("when was the titanic started to be built", refs())
     assert backend.prompts[0][1].grammar == ""
 
@@ -236,4 +236,5 @@ def test_packaged_model_under_the_span_grammar_copies_a_run_of_words():
     prompt = short_prompt("what did the ship do in 1912", sents)
     free = backend.generate(prompt, 1, SamplingParams(16, 0.0))[0].text
     bound = backend.generate(prompt, 1, SamplingParams(16, 0.0, grammar=span_grammar(sents)))[0].text
-    assert bound.strip() and f" {normalize(bound)} " in " ".join(f" {normalize(s)} " for s in sents), (free, bound)
+    # a run of the sentence's words; the 16-token limit may cut its last word ("15 April 19")
+    assert bound.strip() and any(f" {normalize(bound)}" in f" {normalize(s)} " for s in sents), (free, bound)
