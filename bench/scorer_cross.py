@@ -278,8 +278,7 @@ def main() -> None:
     pairs = [p for f in sorted(Path(args.data).glob("*Posts.xml")) for p in build_stackexchange_pairs(f)]
     meta = [p for p in pairs if p.source not in CONTENT]
     sites = [s for s in CONTENT if s.split(".")[0] in args.sites.split(",")]
-    needed = [p for p in pairs if p.source in CONTENT] + (meta if "debiased+meta" in args.variants else [])
-    keys = sorted({_key(p, w) for p in needed for w in ("chosen", "rejected")})
+    keys = sorted({_key(p, w) for p in pairs for w in ("chosen", "rejected")})  # one cache for every variant
     _log(f"{len(pairs)} pairs, {len(keys)} texts to encode")
     _, enc, states = lower_states(keys, args.top, args.max_len, Path(args.cache_dir).expanduser())
     t_cache = time.time() - t0
