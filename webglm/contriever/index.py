@@ -171,7 +171,7 @@ class CorpusIndex:
         lexical = self.lexical.scores(question)[ids]
         t2 = time.perf_counter()
         refs, abstained, best = assemble([self._passages[i] for i in ids], vecs, vecs @ qvec, lexical, cfg,
-                                         covers(self.encoder, question))
+                                         covers(self.encoder, question, cfg))
         t3 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "select": t3 - t2, "total": t3 - t0}
         counters = {"passages": float(len(self)), "candidates": float(len(ids))}

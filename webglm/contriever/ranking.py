@@ -97,11 +97,14 @@ def check_question(question: str) -> str:
     return question.strip()
 
 
-def covers(encoder, question: str) -> bool:
+def covers(encoder, question: str, rank: RankConfig | None = None) -> bool:
     """Whether ``encoder`` was trained on the question's language (its ``languages``; an empty
-    or missing tuple means multilingual or unknown, trusted)."""
+    or missing tuple means multilingual or unknown, trusted). Always true with
+    ``rank.languages = "off"``."""
     languages = getattr(encoder, "languages", ())
-    return not languages or detect_language(question) in languages
+    if not languages or (rank is not None and rank.languages == "off"):
+        return True
+    return detect_language(question) in languages
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, rank: RankConfig,
@@ -200,7 +203,7 @@ class Ranker:
                 else np.zeros((0, 1)))
         dense = vecs @ qvec if qvec is not None else np.zeros(0, dtype=np.float32)
         t2 = time.perf_counter()
-        refs, abstained, best = assemble(candidates, vecs, dense, lex, cfg, covers(self.encoder, question))
+        refs, abstained, best = assemble(candidates, vecs, dense, lex, cfg, covers(self.encoder, question, cfg))
         t3 = time.perf_counter()
         counters = {
             "passages": float(len(passages)),
