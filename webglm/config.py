@@ -158,10 +158,11 @@ class RankConfig:
     # the same for questions the encoder does not cover (their order and score are BM25 alone):
     # 0.10 answered 98.1% of answerable and abstained on 69% of unanswerable CMRC 2018 questions
     min_lexical_score: float = 0.10
-    # "auto": questions in a language the encoder does not cover rank by BM25 (and min_lexical_score),
-    # and Chinese questions over passages in English also search with their dictionary translation;
-    # "off": every question ranks as an English one did before either existed (for comparisons)
+    # "auto": questions in a language the encoder does not cover rank by BM25 (and min_lexical_score);
+    # "off": every question ranks as an English one did before (no routing, no translation)
     languages: str = "auto"
+    # a Chinese question also searches passages in English with its CC-CEDICT translation (webglm.translate)
+    translate: bool = True
     batch_size: int = 4  # small batches keep attention in cache: fastest on CPU (docs/benchmarks.md)
     cache_size: int = 50_000  # embeddings kept in the in-memory cache
     # Added for the contriever stage:
