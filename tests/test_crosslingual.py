@@ -113,3 +113,59 @@ def test_english_questions_rank_the_same_with_and_without_translation():
         runs = [[(r.passage.id, r.score) for r in CorpusIndex.build(mixed, _Constant(), RankConfig(translate=t))
                  .rank(question).references] for t in (False, True)]
         assert runs[0] == runs[1]
+
+
+ZH_REF = "网页抓取的安全由两层检查共同保证，两层使用同一套规则。"
+EN_REF = ("Untrusted URLs are guarded against SSRF; see [security.md](security.md). "
+          "The fetcher keeps every page fetch safe and refuses private addresses.")
+
+
+def test_a_chinese_answer_also_quotes_the_english_source_introduced_in_chinese():
+    from webglm.generator.extractive import extractive_answer
+
+    answer = extractive_answer(SECURITY_ZH, [(1, ZH_REF), (2, EN_REF)])
+    assert answer.startswith("网页抓取的安全由两层检查共同保证") and "[1]" in answer
+    assert answer.endswith("英文资料写道：“The fetcher keeps every page fetch safe and refuses private addresses.”[2]。")
+    # no English sentence matching a translated word: nothing is added
+    assert "英文资料" not in extractive_answer(SECURITY_ZH, [(1, ZH_REF), (2, "Tokens stream as they are generated.")])
+
+
+def test_only_english_sources_are_quoted_by_the_translation_not_by_chance():
+    from webglm.generator.extractive import extractive_answer
+
+    unrelated = "webglm was named on a sunny day in Beijing, and webglm likes tea."
+    answer = extractive_answer(SECURITY_ZH, [(1, unrelated), (2, EN_REF)])
+    assert answer.startswith("参考资料不是中文，以下按原文引用：")
+    assert "[2]" in answer and "[1]" not in answer  # before: the sentence sharing "webglm" twice
+
+
+def test_a_quote_in_another_language_is_checked_in_its_own_language():
+    from webglm.generator.citations import check_citations, claim
+
+    sentence = "英文资料写道：“The fetcher keeps every page fetch safe and refuses private addresses.”[2]。"
+    assert claim(sentence) == "The fetcher keeps every page fetch safe and refuses private addresses."
+    assert claim("The fetcher is safe [1].") == "The fetcher is safe [1]."
+    # WebGLM's rule without the cited bonus: the Chinese attribution's character pairs used to
+    # count as unsupported words (precision 8/13 < 0.75)
+    check = check_citations(sentence, {1: ZH_REF, 2: EN_REF}, bonus=0.0)
+    assert check.support[0].supported_by == (2,) and check.citations == (2,)
+
+
+@pytest.mark.slow
+def test_the_docs_question_cites_the_english_page(tmp_path, monkeypatch):
+    # the real pages, default models: MiniLM ranks, the extractive answer quotes (SmolLM2 writes no Chinese)
+    from pathlib import Path
+
+    from webglm import WebGLM
+
+    monkeypatch.setenv("WEBGLM_CACHE", str(tmp_path / "cache"))
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    corpus = tmp_path / "docs"
+    (corpus / "zh").mkdir(parents=True)
+    for name in ("security.md", "retriever.md", "scorer.md", "zh/security.md"):
+        (corpus / name).write_text((docs / name).read_text(encoding="utf-8"), encoding="utf-8")
+    answer = WebGLM(corpus=str(corpus)).answer(SECURITY_ZH)
+    cited = {r.index: r.passage.url for r in answer.references if f"[{r.index}]" in answer.text}
+    assert any("/zh/" not in url and url.split("#")[0].endswith(("security.md", "retriever.md"))
+               for url in cited.values()), (answer.text, cited)
+    assert answer.trace.language == "zh" and "英文资料写道" in answer.text
