@@ -169,3 +169,13 @@ def test_the_docs_question_cites_the_english_page(tmp_path, monkeypatch):
     assert any("/zh/" not in url and url.split("#")[0].endswith(("security.md", "retriever.md"))
                for url in cited.values()), (answer.text, cited)
     assert answer.trace.language == "zh" and "英文资料写道" in answer.text
+
+
+def test_chinese_corpora_are_not_translated_for():
+    from webglm.contriever.crosslingual import foreign_mask
+
+    texts = ["北京是中国的首都。", "敷岛（しきしま）是日本海军的战舰。", "PlayStation是索尼电脑娱乐发售的游戏平台。"]
+    assert foreign_mask(SECURITY_ZH, texts, RankConfig()) is None  # kana makes a passage Japanese, not English
+    mask = foreign_mask(SECURITY_ZH, texts + ["The fetcher refuses private addresses."], RankConfig())
+    assert mask is not None and mask.tolist() == [False, False, False, True]
+    assert foreign_mask("How is fetching kept safe?", texts + ["Safe."], RankConfig()) is None

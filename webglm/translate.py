@@ -21,14 +21,16 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from .text import detect_language, is_cjk, stopwords, tokenize
+from .text import detect_language, stopwords, tokenize
 
-__all__ = ["SUPPORTED", "dictionary_path", "glosses", "segment", "translated_words", "query_groups", "english_query", "translates"]
+__all__ = ["SUPPORTED", "TARGET", "dictionary_path", "glosses", "segment", "translated_words", "query_groups", "english_query", "translates"]
 
 SUPPORTED = ("zh",)  # source languages with a dictionary; the target is English
 MAX_WORD = 8  # longest head word tried by the segmentation (longer entries are idioms and names)
 SENSES = 4  # glosses kept per word: later senses are rarer and add noise
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_LATIN_LETTER = re.compile("[A-Za-z]")
+_SPACE = re.compile(r"\s+")
 _LATIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 # glosses that name another entry or a grammatical role rather than a meaning
 _SKIP = re.compile(r"^(?:CL:|variant of|old variant|see |also written|abbr\.|surname |used in |"
@@ -148,9 +150,18 @@ def english_query(question: str) -> str:
     return " ".join(" ".join(group) for group in query_groups(question))
 
 
+TARGET = "en"  # the language of the glosses
+
+
 def translates(question_language: str, passage_text: str) -> bool:
-    """Whether a passage is in another language than a question in ``question_language``, one
-    the dictionary translates from (decided by script: no Han characters means not Chinese)."""
+    """Whether a question in ``question_language`` is also asked, translated, of a passage: the
+    question's language has a dictionary and the passage is in English, the glosses' language
+    (a Chinese paragraph quoting Japanese kana is Japanese to the detector, not English)."""
     if question_language not in SUPPORTED:
         return False
-    return not is_cjk(passage_text[:2000]) or detect_language(passage_text) != question_language
+    sample = passage_text[:2000]
+    # one cheap pass first: text that is not mostly Latin letters is not English (CMRC 2018's
+    # 848 paragraphs took 3.2 s through the detector's script rules, 0.1 s this way)
+    if len(_LATIN_LETTER.findall(sample)) < 0.5 * len(_SPACE.sub("", sample)):
+        return False
+    return detect_language(sample, default="") == TARGET
