@@ -77,7 +77,23 @@ def claim_matrix(claims, vec) -> np.ndarray:
         cv = vec[strip_citations(c.text)]
         best = max(sentences(passage), key=lambda t: float(vec[t] @ cv))
         rows.append(np.concatenate([row, cv, cv * vec[best]]))
-    return np.array(rows)
+    X = np.array(rows)
+    return np.hstack([X, answer_context(claims, X[:, :len(FEATURES) + len(EXTRA)])])
+
+
+def answer_context(claims, X: np.ndarray) -> np.ndarray:
+    """The mean of each feature over the other claims of the same answer (one question, one
+    system), and a flag for having any: a check sees all sentences of an answer at once."""
+    answers: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, c in enumerate(claims):
+        answers[(c.question_id, c.system)].append(i)
+    ctx, has = X.copy(), np.zeros((len(claims), 1))
+    for members in answers.values():
+        for i in members:
+            others = [j for j in members if j != i]
+            if others:
+                ctx[i], has[i] = X[others].mean(axis=0), 1.0
+    return np.hstack([ctx, has])
 
 
 def variants() -> dict[str, list[str]]:
@@ -92,6 +108,8 @@ def variants() -> dict[str, list[str]]:
         "question-passage similarity alone": ["question_passage"],
         "shipped + the claim's vector": shipped + ["claim_vector"],
         "shipped + claim x best-sentence vector product": shipped + ["claim_window_product"],
+        "shipped + question and passage shape + the same over the answer's other sentences":
+            names + ["answer_context"],
     }
 
 
@@ -104,6 +122,8 @@ def columns(feats: list[str]) -> list[int]:
             cols += range(len(names), len(names) + DIM)
         elif f == "claim_window_product":
             cols += range(len(names) + DIM, len(names) + 2 * DIM)
+        elif f == "answer_context":
+            cols += range(len(names) + 2 * DIM, 2 * len(names) + 2 * DIM + 1)
         else:
             cols.append(names.index(f))
     return cols
