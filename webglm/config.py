@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,10 +82,11 @@ class FetchConfig:
     user_agent: str = "webglm/0.1"
     robots: bool = False
     extract_timeout: float = 2.0
-    # worker processes that extract pages in parallel (0: threads of this process only). Threads
-    # gain nothing under the GIL; 2 processes gave 1.79x on 2 nearly idle cores but nothing on the
-    # loaded machine (docs/benchmarks.md), so they are opt-in
-    extract_processes: int = 0
+    # worker processes that extract pages in parallel: threads gain nothing under the GIL, while
+    # 2 processes gave 1.79x on 2 nearly idle cores (docs/benchmarks.md). "auto": one per usable
+    # CPU (at most 8) when there are >= 2, started in the background by the first batch of >= 4
+    # pages; 0: threads of this process only; N: N processes, started with the first search
+    extract_processes: int | str = "auto"
     pdf: bool = True  # read application/pdf when the optional pypdf extractor is installed
 
     def __post_init__(self) -> None:
@@ -99,7 +101,9 @@ class FetchConfig:
         _check(self.max_decompressed_bytes >= self.max_bytes, "fetch", "max_decompressed_bytes < max_bytes")
         _check(all(0 < p < 65536 for p in self.allowed_ports), "fetch", "allowed_ports must be in 1..65535")
         _check(self.extract_timeout > 0, "fetch", "extract_timeout must be > 0")
-        _check(0 <= self.extract_processes <= 64, "fetch", "extract_processes must be in 0..64")
+        procs = self.extract_processes
+        _check(procs == "auto" or (isinstance(procs, int) and not isinstance(procs, bool) and 0 <= procs <= 64),
+               "fetch", f"extract_processes must be 'auto' or a number in 0..64, got {procs!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +361,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             if tp is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
             return tp(value)
+        if origin in (typing.Union, types.UnionType):
+            return _coerce_union(typing.get_args(tp), value, where)
         if origin is tuple:
             (inner, *_rest) = typing.get_args(tp)
             items = value.split(",") if isinstance(value, str) else list(value)
@@ -364,6 +370,22 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     except (TypeError, ValueError):
         raise ConfigError(f"invalid value {value!r} for {where}", hint=f"expected {getattr(tp, '__name__', tp)}") from None
     return value
+
+
+def _coerce_union(options: tuple[Any, ...], value: Any, where: str) -> Any:
+    """The first member type of a union (``int | str``) that ``value`` converts to."""
+    if isinstance(value, bool) and bool not in options:
+        raise ConfigError(f"invalid value {value!r} for {where}",
+                          hint="expected " + " or ".join(getattr(t, "__name__", str(t)) for t in options))
+    if not isinstance(value, str) and any(isinstance(value, t) for t in options):
+        return value  # already typed (TOML numbers): keep it as it is
+    for option in options:
+        try:
+            return _coerce(option, value, where)
+        except ConfigError:
+            continue
+    raise ConfigError(f"invalid value {value!r} for {where}",
+                      hint="expected " + " or ".join(getattr(t, "__name__", str(t)) for t in options))
 
 
 def _apply(cfg: Any, dotted: str, value: Any) -> Any:

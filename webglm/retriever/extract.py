@@ -260,6 +260,8 @@ def extract_local(page: Page, *, timeout: float) -> tuple[str, str]:
 
 
 _PROCESS_POOLS: dict[int, ProcessPoolExecutor] = {}
+_LEASES: dict[int, int] = {}  # id(pool) -> owners that will release it (see lease_pool)
+_PINNED: set[int] = set()  # pools handed out by process_pool(): never shut down before exit
 _POOLS_LOCK = threading.Lock()
 
 
@@ -271,7 +273,18 @@ def process_pool(workers: int) -> Executor | None:
     the caller's threads, which forking a process that runs ONNX Runtime or llama.cpp
     would copy in a broken state) and warm the extractor up when they start. The first call
     blocks until every worker is up (about a second), so no page's time box pays for it.
+    A pool obtained here lives until the process exits; :func:`lease_pool` is the variant
+    whose owner shuts it down.
     """
+    return _acquire(workers, lease=False)
+
+
+def lease_pool(workers: int) -> Executor | None:
+    """:func:`process_pool`, counted: the pool is shut down when every lease is released."""
+    return _acquire(workers, lease=True)
+
+
+def _acquire(workers: int, *, lease: bool) -> Executor | None:
     if workers <= 0:
         return None
     with _POOLS_LOCK:
@@ -283,7 +296,33 @@ def process_pool(workers: int) -> Executor | None:
                 _warn_once(f"extraction worker processes unavailable, using threads: {exc}")
                 return None
             _PROCESS_POOLS[workers] = pool
+        if lease:
+            _LEASES[id(pool)] = _LEASES.get(id(pool), 0) + 1
+        else:  # an unleased user: the pool is never shut down behind its back
+            _PINNED.add(id(pool))
         return pool
+
+
+def release_pool(pool: Executor) -> None:
+    """Give back a :func:`lease_pool` lease; the last one shuts the workers down and waits for them."""
+    with _POOLS_LOCK:
+        if pool not in _PROCESS_POOLS.values():
+            return  # it broke and was shut down already (_drop_pool)
+        left = _LEASES.get(id(pool), 0) - 1
+        if left > 0 or id(pool) in _PINNED:
+            _LEASES[id(pool)] = max(left, 0)
+            return
+        _LEASES.pop(id(pool), None)
+        for key, value in list(_PROCESS_POOLS.items()):
+            if value is pool:
+                del _PROCESS_POOLS[key]
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def is_current(pool: Executor) -> bool:
+    """False once ``pool`` broke (a worker died) or was shut down: lease a fresh one."""
+    with _POOLS_LOCK:
+        return pool in _PROCESS_POOLS.values()
 
 
 def _start_pool(workers: int) -> ProcessPoolExecutor:
@@ -315,6 +354,8 @@ def _drop_pool(pool: Executor) -> None:
         for key, value in list(_PROCESS_POOLS.items()):
             if value is pool:
                 del _PROCESS_POOLS[key]
+        _LEASES.pop(id(pool), None)
+        _PINNED.discard(id(pool))
     pool.shutdown(wait=False, cancel_futures=True)
 
 
