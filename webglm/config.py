@@ -163,6 +163,9 @@ class RankConfig:
     # 0.10 answered 98.1% of answerable and abstained on 69% of unanswerable CMRC 2018 questions
     min_lexical_score: float = 0.10
     batch_size: int = 4  # small batches keep attention in cache: fastest on CPU (docs/benchmarks.md)
+    # padded tokens per batch: shorter passages go in bigger batches (at least batch_size), all
+    # tokenised once up front; 0 = fixed batches of batch_size, tokenised batch by batch
+    batch_tokens: int = 1024
     cache_size: int = 50_000  # embeddings kept in the in-memory cache
     # Added for the contriever stage:
     fusion: str = "score"  # "score": weighted sum of absolute-scale scores | "rrf": reciprocal-rank fusion
@@ -185,6 +188,7 @@ class RankConfig:
         _check(self.dense_budget >= 1, "rank", "dense_budget must be >= 1")
         _check(self.per_url_cap >= 1, "rank", "per_url_cap must be >= 1")
         _check(self.batch_size >= 1 and self.cache_size >= 0, "rank", "batch_size must be >= 1, cache_size >= 0")
+        _check(self.batch_tokens >= 0, "rank", "batch_tokens must be >= 0 (0: fixed batches of batch_size)")
         _check(8 <= self.max_length <= 8192, "rank", "max_length must be in 8..8192")
         _check(self.threads >= 0 and self.hnsw_threshold >= 1, "rank", "threads must be >= 0, hnsw_threshold >= 1")
         _check(self.quantize in ("auto", "int8", "none"), "rank", f"unknown quantize {self.quantize!r}")
