@@ -186,3 +186,25 @@ def test_workers_do_not_run_the_callers_script_again(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "The harbour museum" in done.stdout and "unavailable" not in done.stderr
     assert marker.read_text(encoding="utf-8") == "ran\n"
+
+
+async def test_extractions_in_threads_never_overlap(monkeypatch):
+    # lxml + trafilatura in several threads at once corrupted the heap (the process aborted
+    # within a few hundred saved pages): in-process extraction runs one page at a time
+    import asyncio
+    import threading
+
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def tracked(page):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return "t", "text"
+
+    monkeypatch.setattr(extract_module, "_extract_any", tracked)
+    got = await asyncio.gather(*(extract_module.aextract(_page(HOSTILE), timeout=30) for _ in range(6)))
+    assert got == [("t", "text")] * 6 and peak[0] == 1

@@ -4,9 +4,10 @@ Hidden text (see :mod:`.hidden`: attributes, inline styles and the page's own
 stylesheets), scripts, styles and navigation are removed before either extractor
 sees the page, because retrieved text is untrusted and hidden text is a classic
 injection carrier. Terminal control characters are stripped from the result.
-Extraction runs in worker threads under a time limit so a pathological page
-cannot stall the stage (a thread cannot be killed, so it is bounded by the
-byte caps applied at fetch time and by the small pool size).
+Extraction runs under a time limit so a pathological page cannot stall the
+stage, in worker processes (:func:`process_pool`) or in threads of this process,
+one page at a time (see ``_EXTRACT_LOCK``). A thread cannot be killed: its work is
+bounded by the byte caps applied at fetch time and the tree budgets below.
 """
 
 from __future__ import annotations
@@ -178,9 +179,17 @@ def _pdf_text(page: Page) -> tuple[str, str]:
     return title.strip(), "\n".join(line for line in lines if line)
 
 
+# One extraction at a time per process. lxml and trafilatura are not safe to run in several
+# threads at once: four threads extracting the saved pages crashed the process within a few
+# hundred pages (heap corruption in trafilatura's copy of the lxml tree). Under the GIL threads
+# never extracted in parallel anyway; worker processes do, one page each at a time.
+_EXTRACT_LOCK = threading.Lock()
+
+
 def _extract_sync(page: Page) -> tuple[str, str]:
     """``(title, text)`` of a page, without terminal control sequences (see :mod:`webglm.sanitize`)."""
-    title, text = _extract_any(page)
+    with _EXTRACT_LOCK:
+        title, text = _extract_any(page)
     return strip_controls(title), strip_controls(text)
 
 
