@@ -91,7 +91,9 @@ def test_extraction_is_time_boxed(monkeypatch):
 
 
 async def test_async_extraction_is_time_boxed(monkeypatch):
-    def stuck(page):
+    def stuck(page, on_start=None):
+        if on_start is not None:
+            on_start()
         time.sleep(1.5)
         return "", "late"
 
@@ -208,3 +210,17 @@ async def test_extractions_in_threads_never_overlap(monkeypatch):
     monkeypatch.setattr(extract_module, "_extract_any", tracked)
     got = await asyncio.gather(*(extract_module.aextract(_page(HOSTILE), timeout=30) for _ in range(6)))
     assert got == [("t", "text")] * 6 and peak[0] == 1
+
+
+async def test_a_page_queued_behind_others_gets_its_whole_time_box(monkeypatch):
+    # pages take turns in this process, so a page's box counts from its turn, not from submission
+    import asyncio
+
+    def slow(page):
+        time.sleep(0.3)
+        return "t", "text"
+
+    monkeypatch.setattr(extract_module, "_extract_any", slow)
+    got = await asyncio.gather(*(extract_module.aextract(_page(HOSTILE), timeout=0.5) for _ in range(6)),
+                               return_exceptions=True)
+    assert got == [("t", "text")] * 6  # the 6th waited 1.5 s for its turn, then ran 0.3 s of its 0.5

@@ -9,7 +9,7 @@
 * ``0``: threads of this process only.
 * ``N``: N processes, started with the first search; pages wait for them to be up.
 
-The pool itself is shared by every owner in the process (:func:`.extract.lease_pool`) and shut
+The pool itself is shared by every owner in the process (:func:`.pools.lease_pool`) and shut
 down when the last owner closes, which the pipeline does in ``WebGLM.close()`` / ``aclose()``.
 """
 
@@ -19,7 +19,7 @@ import os
 import threading
 from concurrent.futures import Executor
 
-from . import extract
+from . import pools
 
 AUTO_MIN_PAGES = 4  # fewer pages than this never start a pool (a single page gains nothing)
 AUTO_MAX_WORKERS = 8  # each worker holds ~60 MB of extractor state; pages per question are ~10
@@ -70,10 +70,10 @@ class ExtractionWorkers:
     def _current(self) -> Executor | None:
         with self._lock:
             pool = self._pool
-            if pool is None or extract.is_current(pool):
+            if pool is None or pools.is_current(pool):
                 return pool
             self._pool = self._starter = None  # it broke (a worker died): forget it
-        extract.release_pool(pool)
+        pools.release_pool(pool)
         return None
 
     def start(self) -> Executor | None:
@@ -84,13 +84,13 @@ class ExtractionWorkers:
             current = self._current()
             if current is not None:
                 return current
-            pool = extract.lease_pool(self.workers)
+            pool = pools.lease_pool(self.workers)
             with self._lock:
                 if not self._closed:
                     self._pool = pool
                     return pool
             if pool is not None:  # closed while it started
-                extract.release_pool(pool)
+                pools.release_pool(pool)
             return None
 
     def start_background(self, pages: int) -> None:
@@ -119,7 +119,7 @@ class ExtractionWorkers:
         with self._lock:
             pool, self._pool, self._starter = self._pool, None, None
         if pool is not None:
-            extract.release_pool(pool)
+            pools.release_pool(pool)
 
     def __enter__(self) -> ExtractionWorkers:  # noqa: PYI034 - no typing.Self on Python 3.10
         return self
