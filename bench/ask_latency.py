@@ -51,6 +51,29 @@ QUESTIONS = [
     "What is MMR used for in ranking?",
     "How many references does webglm use by default?",
 ]
+# The same questions in Chinese, each with the English pages that answer it (bench/docs_crosslingual.py)
+ZH_QUESTIONS = [
+    ("webglm 如何给段落排序？", ("ranking.md",)),
+    ("没有段落与问题相关时会发生什么？", ("ranking.md", "library.md")),
+    ("webglm 支持哪些搜索引擎？", ("retriever.md", "configuration.md")),
+    ("webglm 如何保证网页抓取的安全？", ("security.md", "retriever.md")),
+    ("默认的生成模型是什么？", ("generation.md", "quickstart.md")),
+    ("生成之后如何检查引用？", ("generation.md",)),
+    ("评分器有什么作用？", ("scorer.md",)),
+    ("如何把自己的文档用作语料库？", ("retriever.md", "quickstart.md", "cli.md", "index.md")),
+    ("如何使用更大的模型？", ("generation.md", "quickstart.md")),
+    ("API 密钥从哪里读取？", ("configuration.md", "security.md")),
+    ("环境变量如何覆盖设置？", ("configuration.md",)),
+    ("抓取网页的阶段预算是多少？", ("retriever.md", "configuration.md")),
+    ("如何在 Python 中流式输出词元？", ("library.md",)),
+    ("跟踪记录了什么？", ("library.md",)),
+    ("webglm 会抛出哪些错误？", ("library.md",)),
+    ("索引缓存存放在哪里？", ("configuration.md",)),
+    ("本地语料库可以包含哪些文件类型？", ("retriever.md",)),
+    ("搜索引擎故障转移是如何工作的？", ("retriever.md", "configuration.md")),
+    ("排序中的 MMR 有什么用？", ("ranking.md",)),
+    ("webglm 默认使用多少条参考资料？", ("ranking.md", "configuration.md")),
+]
 
 
 

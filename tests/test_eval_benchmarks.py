@@ -8,6 +8,7 @@ import pytest
 from webglm.errors import EvalError
 from webglm.eval import metrics as M
 from webglm.eval.attribution import (attribution_command, balanced_accuracy, load_expertqa, roc_auc,
+                                     roc_auc_interval, within_question_auc,
                                      strip_evidence_header)
 from webglm.eval.datasets import detect_format, load_dataset
 from webglm.eval.nq_oracle import corpus_passages
@@ -173,6 +174,31 @@ def test_roc_auc_matches_sklearn_with_ties():
     assert balanced_accuracy([True, True, False, False], [True, False, False, False]) == 0.75
 
 
+def test_auc_interval_is_hanley_mcneil():
+    # the shipped check on ExpertQA test: 0.634 over 562 supported and 231 unsupported claims
+    lo, hi = roc_auc_interval(0.634, 562, 231)
+    assert (round(lo, 3), round(hi, 3)) == (0.593, 0.675)
+    lo_small, hi_small = roc_auc_interval(0.634, 20, 10)
+    assert lo_small < lo and hi_small > hi  # fewer claims, a wider interval
+    assert roc_auc_interval(0.99, 5, 5)[1] == 1.0
+
+
+def test_within_question_auc_ignores_how_strict_each_expert_was():
+    from webglm.eval.attribution import Claim
+
+    def claim(q, ok):
+        return Claim(q, q, "s", "c", ("e",), "Complete" if ok else "Partial")
+
+    # question a: lenient expert, everything scores high; b: strict expert, everything low.
+    # Within each question the supported claim scores higher, so ranking is perfect there,
+    # while the pooled AUC is dragged down by the gap between experts.
+    claims = [claim("a", True), claim("a", False), claim("a", True),
+              claim("b", True), claim("b", False), claim("b", False), claim("c", True)]
+    scores = [0.9, 0.8, 0.95, 0.3, 0.1, 0.2, 0.5]
+    assert within_question_auc(claims, scores) == 1.0
+    assert roc_auc([bool(c.supported) for c in claims], scores) < 0.9
+
+
 def test_eval_attribution_rouge1_reports_auc_and_counts(tmp_path):
     from webglm.config import load_config
 
@@ -181,6 +207,8 @@ def test_eval_attribution_rouge1_reports_auc_and_counts(tmp_path):
     assert out["labels"] == {"Complete": 3, "Incomplete": 1, "Missing": 1, "Partial": 1}
     assert out["claims_without_evidence_text"] == 2
     assert 0.0 <= out["roc_auc"] <= 1.0 and out["method"] == "rouge1"
+    lo, hi = out["roc_auc_ci95"]
+    assert lo <= out["roc_auc"] <= hi and out["questions_with_both_labels"] >= 1
     assert out["threshold"] == pytest.approx(0.45)  # 0.75 less the bonus for a cited reference
 
 

@@ -162,6 +162,11 @@ class RankConfig:
     # the same for questions the encoder does not cover (their order and score are BM25 alone):
     # 0.10 answered 98.1% of answerable and abstained on 69% of unanswerable CMRC 2018 questions
     min_lexical_score: float = 0.10
+    # "auto": questions in a language the encoder does not cover rank by BM25 (and min_lexical_score);
+    # "off": every question ranks as an English one did before (no routing, no translation)
+    languages: str = "auto"
+    # a Chinese question also searches passages in English with its CC-CEDICT translation (webglm.translate)
+    translate: bool = True
     batch_size: int = 4  # small batches keep attention in cache: fastest on CPU (docs/benchmarks.md)
     # padded tokens per batch: shorter passages go in bigger batches (at least batch_size), all
     # tokenised once up front; 0 = fixed batches of batch_size, tokenised batch by batch
@@ -198,6 +203,7 @@ class RankConfig:
         _check(0.0 <= self.dense_weight <= 1.0, "rank", "dense_weight must be in [0, 1]")
         _check(0.0 <= self.mmr_lambda <= 1.0, "rank", "mmr_lambda must be in [0, 1]")
         _check(0.0 <= self.min_lexical_score <= 1.0, "rank", "min_lexical_score must be in [0, 1]")
+        _check(self.languages in ("auto", "off"), "rank", f"unknown languages {self.languages!r} (auto or off)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,10 +26,11 @@ import numpy as np
 
 from ..config import RankConfig
 from ..errors import CorpusError, ModelError
-from ..text import TEXT_VERSION
+from ..text import TEXT_VERSION, detect_language
 from ..types import Passage, from_dict, to_dict
 from .lexical import BM25Index
 from .persist import Writer, check_settings, locked_folder, settings_of, verify, write_error
+from .crosslingual import foreign_mask, translation
 from .ranking import Ranking, assemble, check_question, covers, ranking_text
 
 FORMAT = "webglm-corpus-index/1"
@@ -63,6 +64,7 @@ class CorpusIndex:
         self.faiss_index = faiss_index
         self.lexical = lexical
         self._passages = passages
+        self._foreign: dict[str, np.ndarray | None] = {}  # per question language, see foreign_mask
 
     def __len__(self) -> int:
         return len(self._passages)
@@ -102,6 +104,7 @@ class CorpusIndex:
         self.faiss_index.add(vecs)
         self.lexical.add(ranking_text(p) for p in new)
         self._passages.extend(new)
+        self._foreign.clear()
         if self.kind == "flat" and len(self._passages) > self.rank_config.hnsw_threshold:
             self._to_hnsw()
         return len(new)
@@ -137,6 +140,7 @@ class CorpusIndex:
         if dropped:
             vecs, kept = self.vectors(keep), [self._passages[i] for i in keep]
             self.faiss_index, self.lexical, self._passages = None, BM25Index(), []
+            self._foreign.clear()
             if kept:
                 self._append(kept, np.ascontiguousarray(vecs, dtype=np.float32))
         return dropped
@@ -149,29 +153,48 @@ class CorpusIndex:
             return np.zeros((0, self.faiss_index.d if self.faiss_index is not None else 1), dtype=np.float32)
         return np.stack([self.faiss_index.reconstruct(int(i)) for i in ids])
 
-    def candidates(self, question: str, qvec: np.ndarray, k: int) -> np.ndarray:
-        """Union of the BM25 top-k and the dense top-k (ids, BM25 order first)."""
-        lex_ids, _ = self.lexical.top(question, k)
+    def candidates(self, question: str, qvec: np.ndarray, k: int, lexical: np.ndarray | None = None) -> np.ndarray:
+        """Union of the BM25 top-k and the dense top-k (ids, BM25 order first); ``lexical``:
+        the BM25 scores of every passage when already computed."""
+        if lexical is None:
+            lex_ids, _ = self.lexical.top(question, k)
+        else:
+            lex_ids = np.argsort(-lexical, kind="stable")[:k]
         _, dense_ids = self.faiss_index.search(qvec[None, :].astype(np.float32), min(k, len(self)))
         seen = dict.fromkeys(int(i) for i in lex_ids)
         seen.update(dict.fromkeys(int(i) for i in dense_ids[0] if i >= 0))
         return np.fromiter(seen, dtype=np.int64, count=len(seen))
 
+    def _foreign_mask(self, question: str, rank: RankConfig) -> np.ndarray | None:
+        """:func:`.ranking.foreign_mask` of the stored passages, kept per question language."""
+        key = f"{rank.languages}:{rank.translate}:{detect_language(question)}"
+        if key not in self._foreign:
+            self._foreign[key] = foreign_mask(question, [ranking_text(p) for p in self._passages], rank)
+        return self._foreign[key]
+
     def rank(self, question: str, rank: RankConfig | None = None) -> Ranking:
-        """Hybrid ranking of the stored passages for ``question`` (see :mod:`.ranking`)."""
+        """Hybrid ranking of the stored passages for ``question`` (see :mod:`.ranking`; a
+        Chinese question over English passages also asks its translation, :mod:`.crosslingual`)."""
         cfg = rank or self.rank_config
         question = check_question(question)
         if not self._passages:
             return Ranking((), True, {"total": 0.0}, {"passages": 0.0})
         t0 = time.perf_counter()
         qvec = self.encoder.encode([question], "query")[0]
+        tr = translation(question, self._foreign_mask(question, cfg))
         t1 = time.perf_counter()
         ids = self.candidates(question, qvec, cfg.prefilter)
+        translated = None
+        if tr is not None:  # the translation's BM25 candidates join the question's own
+            t_lexical = tr.lexical(self.lexical)
+            more = np.argsort(-t_lexical, kind="stable")[: cfg.prefilter]
+            ids = np.fromiter(dict.fromkeys([*map(int, ids), *map(int, more)]), dtype=np.int64)
+            translated = (t_lexical[ids], tr.foreign[ids])
         vecs = self.vectors(ids)
         lexical = self.lexical.scores(question)[ids]
         t2 = time.perf_counter()
         refs, abstained, best = assemble([self._passages[i] for i in ids], vecs, vecs @ qvec, lexical, cfg,
-                                         covers(self.encoder, question))
+                                         covers(self.encoder, question, cfg), translated)
         t3 = time.perf_counter()
         timings = {"encode": t1 - t0, "search": t2 - t1, "select": t3 - t2, "total": t3 - t0}
         counters = {"passages": float(len(self)), "candidates": float(len(ids))}

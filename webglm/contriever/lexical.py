@@ -66,23 +66,41 @@ class BM25Index:
 
     def scores(self, query: str) -> np.ndarray:
         """Normalised BM25 of ``query`` against every document, shape ``(len(self),)``, in [0, 1)."""
-        n = len(self.doc_len)
-        out = np.zeros(n, dtype=np.float32)
-        terms = set(tokenize(query))
-        if n == 0 or not terms:
-            return out
+        return self.group_scores([(term,) for term in dict.fromkeys(tokenize(query))])
+
+    def _norm(self) -> np.ndarray:
         lengths = np.asarray(self.doc_len, dtype=np.float32)
         avg = max(float(lengths.mean()), 1e-9)
-        norm = self.k1 * (1.0 - self.b + self.b * lengths / avg)
+        return self.k1 * (1.0 - self.b + self.b * lengths / avg)
+
+    def group_scores(self, groups: Sequence[Sequence[str]]) -> np.ndarray:
+        """Normalised BM25 of a query given as groups of synonymous terms (a translated
+        question: one group per source word). A group counts as one query term: its members'
+        frequencies add up and its document frequency is that of any member, as in Pirkola's
+        structured queries, so a word with many translations weighs as much as one with one.
+        Groups of one term give plain BM25 (:meth:`scores`)."""
+        n = len(self.doc_len)
+        out = np.zeros(n, dtype=np.float32)
+        groups = [g for g in groups if g]
+        if n == 0 or not groups:
+            return out
+        norm = self._norm()
         ceiling = 0.0
-        for term in terms:
-            tid = self.vocab.get(term)
-            weight = self.idf(0 if tid is None else len(self._docs[tid]))
+        for group in groups:
+            ids = [tid for tid in dict.fromkeys(self.vocab.get(t) for t in group) if tid is not None]
+            if len(ids) <= 1:  # one posting list (or none): no dense accumulation needed
+                docs, tfs = self._postings(ids[0]) if ids else (np.zeros(0, np.int64), np.zeros(0, np.float32))
+            else:
+                tf = np.zeros(n, dtype=np.float32)
+                for tid in ids:
+                    d, f = self._postings(tid)
+                    tf[d] += f
+                docs = np.flatnonzero(tf)
+                tfs = tf[docs]
+            weight = self.idf(len(docs))
             ceiling += weight * (self.k1 + 1.0)
-            if tid is None:
-                continue
-            docs, tfs = self._postings(tid)
-            out[docs] += weight * tfs * (self.k1 + 1.0) / (tfs + norm[docs])
+            if len(docs):
+                out[docs] += weight * tfs * (self.k1 + 1.0) / (tfs + norm[docs])
         return out / ceiling
 
     def top(self, query: str, k: int, among: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:

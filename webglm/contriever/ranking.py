@@ -32,6 +32,7 @@ from ..config import RankConfig
 from ..errors import InputError
 from ..text import detect_language
 from ..types import Passage, Reference
+from .crosslingual import combined, foreign_mask, reserve, translation
 from .lexical import BM25Index
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant; damps the head of each list
@@ -97,11 +98,14 @@ def check_question(question: str) -> str:
     return question.strip()
 
 
-def covers(encoder, question: str) -> bool:
+def covers(encoder, question: str, rank: RankConfig | None = None) -> bool:
     """Whether ``encoder`` was trained on the question's language (its ``languages``; an empty
-    or missing tuple means multilingual or unknown, trusted)."""
+    or missing tuple means multilingual or unknown, trusted). Always true with
+    ``rank.languages = "off"``."""
     languages = getattr(encoder, "languages", ())
-    return not languages or detect_language(question) in languages
+    if not languages or (rank is not None and rank.languages == "off"):
+        return True
+    return detect_language(question) in languages
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, rank: RankConfig,
@@ -159,15 +163,23 @@ def select(order: np.ndarray, vecs: np.ndarray, urls: Sequence[str], rank: RankC
 
 
 def assemble(candidates: Sequence[Passage], vecs: np.ndarray, dense: np.ndarray, lexical: np.ndarray,
-             rank: RankConfig, dense_order: bool = True) -> tuple[tuple[Reference, ...], bool, float]:
-    """Fuse, select and number the references; abstain when the best absolute score is low."""
+             rank: RankConfig, dense_order: bool = True,
+             translated: tuple[np.ndarray, np.ndarray] | None = None,
+             ) -> tuple[tuple[Reference, ...], bool, float]:
+    """Fuse, select and number the references; abstain when the best absolute score is low.
+    ``translated``: (lexical score of the question's translation, in another language) per
+    candidate (:mod:`.crosslingual`)."""
     if not candidates:
         return (), True, 0.0
+    if translated is not None:
+        lexical = combined(lexical, *translated)
     order, absolute = fuse(dense, lexical, rank, dense_order)
     best = float(absolute.max())
     if best < (rank.min_score if dense_order else rank.min_lexical_score):
         return (), True, best
     picks = select(order, vecs, [p.url for p in candidates], rank)
+    if translated is not None:
+        picks = reserve(picks, *translated, rank)
     refs = tuple(Reference(index=i + 1, passage=candidates[j], score=float(absolute[j])) for i, j in enumerate(picks))
     return refs, False, best
 
@@ -187,8 +199,12 @@ class Ranker:
         passages = list(passages)
         lex_index = BM25Index()
         lex_index.add(ranking_text(p) for p in passages)
+        tr = translation(question, foreign_mask(question, [ranking_text(p) for p in passages], cfg))
         scores = lex_index.scores(question)
-        ids = candidate_ids(scores, [p.url for p in passages], cfg.dense_budget)
+        tr_lex = tr.lexical(lex_index) if tr is not None else None
+        # candidates by the better of the two lexical scores, so English passages get encoded too
+        ids = candidate_ids(scores if tr_lex is None else np.maximum(scores, tr_lex), [p.url for p in passages],
+                            cfg.dense_budget)
         lex = scores[ids]
         candidates = [passages[i] for i in ids]
         t1 = time.perf_counter()
@@ -199,8 +215,10 @@ class Ranker:
         vecs = (self.encoder.encode([ranking_text(p) for p in candidates], "passage") if candidates
                 else np.zeros((0, 1)))
         dense = vecs @ qvec if qvec is not None else np.zeros(0, dtype=np.float32)
+        translated = (tr_lex[ids], tr.foreign[ids]) if tr is not None and tr_lex is not None else None
         t2 = time.perf_counter()
-        refs, abstained, best = assemble(candidates, vecs, dense, lex, cfg, covers(self.encoder, question))
+        refs, abstained, best = assemble(candidates, vecs, dense, lex, cfg, covers(self.encoder, question, cfg),
+                                         translated)
         t3 = time.perf_counter()
         counters = {
             "passages": float(len(passages)),

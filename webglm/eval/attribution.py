@@ -13,6 +13,7 @@ malformed row.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -108,6 +109,37 @@ def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float:
     return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
 
 
+def roc_auc_interval(auc: float, positives: int, negatives: int, z: float = 1.96) -> tuple[float, float]:
+    """Normal-approximation interval of a ROC-AUC (Hanley and McNeil, 1982), clipped to [0, 1].
+
+    Wide when either class is small; two checks scored on the same claims whose intervals
+    overlap are not told apart by this data.
+    """
+    if not positives or not negatives or math.isnan(auc):
+        return (float("nan"), float("nan"))
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc)
+           + (negatives - 1) * (q2 - auc * auc)) / (positives * negatives)
+    half = z * math.sqrt(max(var, 0.0))
+    return (max(0.0, auc - half), min(1.0, auc + half))
+
+
+def within_question_auc(claims: Sequence[Claim], scores: Sequence[float]) -> float:
+    """Mean ROC-AUC over the questions that have both supported and unsupported claims.
+
+    One expert judged each question, and many judged all its claims alike, so the pooled AUC
+    mixes how well a check ranks claims with how strict each expert was; this one only asks
+    the first (claims of one question, one expert).
+    """
+    groups: dict[str, tuple[list[bool], list[float]]] = {}
+    for c, s in zip(claims, scores):
+        ys, ss = groups.setdefault(c.question_id, ([], []))
+        ys.append(bool(c.supported))
+        ss.append(s)
+    aucs = [roc_auc(ys, ss) for ys, ss in groups.values() if any(ys) and not all(ys)]
+    return sum(aucs) / len(aucs) if aucs else float("nan")
+
+
 def balanced_accuracy(labels: Sequence[bool], decisions: Sequence[bool]) -> float:
     """Mean of the true-positive and true-negative rates."""
     pos = [d for y, d in zip(labels, decisions) if y]
@@ -128,16 +160,21 @@ def evaluate_attribution(claims: Sequence[Claim], model: Any, threshold: float) 
     scores = claim_scores(judged, model)
     labels = [bool(c.supported) for c in judged]
     decisions = [s >= threshold for s in scores]
+    auc = roc_auc(labels, scores)
     return {
         "method": getattr(model, "name", type(model).__name__),
         "threshold": threshold,
-        "roc_auc": roc_auc(labels, scores),
+        "roc_auc": auc,
+        "roc_auc_ci95": list(roc_auc_interval(auc, sum(labels), len(labels) - sum(labels))),
+        "roc_auc_within_question": within_question_auc(judged, scores),
         "balanced_accuracy": balanced_accuracy(labels, decisions),
         "kept_supported": sum(d for y, d in zip(labels, decisions) if y) / max(1, sum(labels)),
         "flagged_unsupported": sum(not d for y, d in zip(labels, decisions) if not y)
         / max(1, len(labels) - sum(labels)),
         "judged": len(judged), "supported": sum(labels), "unsupported": len(labels) - sum(labels),
         "questions": len({c.question_id for c in judged}),
+        "questions_with_both_labels": len({c.question_id for c in judged if c.supported}
+                                          & {c.question_id for c in judged if not c.supported}),
         "labels": dict(sorted(Counter(c.label or "(none)" for c in claims).items())),
         "labels_with_evidence": dict(sorted(Counter(c.label or "(none)" for c in claims if c.evidence).items())),
     }

@@ -83,6 +83,19 @@ class CitationCheck:
     probability: float | None = None  # mean best support probability over claim sentences
 
 
+# "英文资料写道：“…”[3]。": a short attribution in the reader's language, then a quote as written.
+# The quote is the claim: it is checked against the reference in its own language, since the
+# attribution's words (Chinese character pairs) cannot occur in an English source.
+_QUOTED = re.compile(r"^[^\u201c\u201d\"]{1,24}[:\uff1a]\s*[\u201c\"](?P<quote>[^\u201c\u201d\"]{2,})[\u201d\"]")
+
+
+def claim(sentence: str) -> str:
+    """What the support check compares for ``sentence``: the quote of a short attribution
+    followed by a quotation (``A source in English says: “…”``), else the sentence itself."""
+    m = _QUOTED.match(strip_citations(sentence))
+    return m.group("quote") if m else sentence
+
+
 def _place(sentence: str, cites: Sequence[int]) -> str:
     """Attach citation markers before the sentence's final punctuation."""
     body = strip_citations(sentence)
@@ -150,7 +163,7 @@ def check_citations(
     lines = text.splitlines() or [text]
     per_line = [split_sentences(line) for line in lines]
     flat = [s for sents in per_line for s in sents]
-    scores = _scores(flat, references, support)
+    scores = _scores([claim(s) for s in flat], references, support)
     support_rows: list[SentenceSupport] = []
     out_lines: list[str] = []
     own_total = own_ok = supportable = covered = 0
