@@ -14,6 +14,7 @@ from webglm.types import Page
 import importlib
 
 extract_module = importlib.import_module("webglm.retriever.extract")
+pools_module = importlib.import_module("webglm.retriever.pools")
 
 ARTICLE = " ".join(
     f"The harbour museum opened its new gallery number {i} to visitors this spring." for i in range(12)
@@ -141,7 +142,7 @@ def test_hidden_elements_are_removed_before_any_extractor_runs():
 
 
 async def test_worker_processes_extract_what_this_process_extracts():
-    pool = extract_module.process_pool(1)
+    pool = pools_module.process_pool(1)
     assert pool is not None
     got = await extract_module.aextract(_page(HOSTILE), timeout=30, pool=pool)
     assert got == extract_module._extract_sync(_page(HOSTILE))
@@ -152,13 +153,13 @@ async def test_a_killed_worker_loses_no_page():
     import os
     import signal
 
-    pool = extract_module.process_pool(1)
+    pool = pools_module.process_pool(1)
     await extract_module.aextract(_page(HOSTILE), timeout=30, pool=pool)
     for pid in list(pool._processes):  # the pool is broken from now on
         os.kill(pid, signal.SIGKILL)
     title, text = await extract_module.aextract(_page(HOSTILE), timeout=30, pool=pool)
     assert title == "Harbour news" and "open daily" in text
-    fresh = extract_module.process_pool(1)
+    fresh = pools_module.process_pool(1)
     assert fresh is not pool
     assert (await extract_module.aextract(_page(HOSTILE), timeout=30, pool=fresh))[1] == text
 
@@ -179,7 +180,7 @@ def test_workers_do_not_run_the_callers_script_again(tmp_path):
         "page = Page('https://e.org/', 'https://e.org/', 200, 'text/html', "
         "'<html><body><article><p>' + 'The harbour museum opened a new gallery today. ' * 10 + "
         "'</p></article></body></html>', 0.0)\n"
-        "pool = ex.process_pool(2)\n"
+        "pool = importlib.import_module('webglm.retriever.pools').process_pool(2)\n"
         "print(asyncio.run(ex.aextract(page, timeout=60, pool=pool))[1][:20])\n",
         encoding="utf-8")
     root = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ stylesheets), scripts, styles and navigation are removed before either extractor
 sees the page, because retrieved text is untrusted and hidden text is a classic
 injection carrier. Terminal control characters are stripped from the result.
 Extraction runs under a time limit so a pathological page cannot stall the
-stage, in worker processes (:func:`process_pool`) or in threads of this process,
+stage, in worker processes (:func:`.pools.process_pool`) or in threads of this process,
 one page at a time (see ``_EXTRACT_LOCK``). A thread cannot be killed: its work is
 bounded by the byte caps applied at fetch time and the tree budgets below.
 """
@@ -16,7 +16,7 @@ import asyncio
 import re
 import threading
 import warnings
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
@@ -274,8 +274,27 @@ def extract_local(page: Page, *, timeout: float) -> tuple[str, str]:
         return strip_controls(page.title or title), strip_controls(text)
 
 
+# The shared worker pools (started and leased in .pools); kept here so that a page whose pool
+# broke can drop it without this module importing .pools.
+_PROCESS_POOLS: dict[int, ProcessPoolExecutor] = {}
+_LEASES: dict[int, int] = {}  # id(pool) -> owners that will release it (see pools.lease_pool)
+_PINNED: set[int] = set()  # pools handed out by pools.process_pool(): never shut down before exit
+_POOLS_LOCK = threading.Lock()
+
+
+def _drop_pool(pool: Executor) -> None:
+    """Forget a broken pool (a worker died) so the next call starts a fresh one."""
+    with _POOLS_LOCK:
+        for key, value in list(_PROCESS_POOLS.items()):
+            if value is pool:
+                del _PROCESS_POOLS[key]
+        _LEASES.pop(id(pool), None)
+        _PINNED.discard(id(pool))
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 async def aextract(page: Page, *, timeout: float, pool: Executor | None = None) -> tuple[str, str]:
-    """Async :func:`extract`: runs in ``pool`` (e.g. :func:`process_pool`), by default in this
+    """Async :func:`extract`: runs in ``pool`` (e.g. :func:`.pools.process_pool`), by default in this
     process's extraction threads, without blocking the event loop. A process pool that
     breaks (a worker killed) is replaced and the page extracted in a thread instead."""
     loop = asyncio.get_running_loop()
@@ -291,8 +310,6 @@ async def aextract(page: Page, *, timeout: float, pool: Executor | None = None) 
             f"extraction took longer than {timeout:g}s", kind="timeout", stage="extract", url=page.url
         ) from None
     except BrokenProcessPool:
-        from .pools import _drop_pool
-
         _drop_pool(pool)  # type: ignore[arg-type]
         return await aextract(page, timeout=timeout)
     if not text:
@@ -319,11 +336,3 @@ async def _in_threads(page: Page, timeout: float) -> tuple[str, str]:
     finally:
         work.cancel()  # still queued after a timeout: it never runs
 
-
-def __getattr__(name: str):
-    # the pool functions moved to .pools; this name still reaches them
-    if name in ("process_pool", "lease_pool", "release_pool", "is_current"):
-        from . import pools
-
-        return getattr(pools, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
-import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from .extract import _warn_once, warm_up
+from .extract import _LEASES, _PINNED, _POOLS_LOCK, _PROCESS_POOLS, _warn_once, warm_up
 
-_PROCESS_POOLS: dict[int, ProcessPoolExecutor] = {}
-_LEASES: dict[int, int] = {}  # id(pool) -> owners that will release it (see lease_pool)
-_PINNED: set[int] = set()  # pools handed out by process_pool(): never shut down before exit
-_POOLS_LOCK = threading.Lock()
 
 
 def process_pool(workers: int) -> Executor | None:
@@ -102,14 +97,3 @@ def _start_pool(workers: int) -> ProcessPoolExecutor:
     for job in jobs:
         job.result()
     return pool
-
-
-def _drop_pool(pool: Executor) -> None:
-    """Forget a broken pool (a worker died) so the next call starts a fresh one."""
-    with _POOLS_LOCK:
-        for key, value in list(_PROCESS_POOLS.items()):
-            if value is pool:
-                del _PROCESS_POOLS[key]
-        _LEASES.pop(id(pool), None)
-        _PINNED.discard(id(pool))
-    pool.shutdown(wait=False, cancel_futures=True)
