@@ -242,6 +242,12 @@ class GenerateConfig:
     # questions asking for a date, number or name: the model names the answer in a few words,
     # kept only when a picked reference sentence contains it (webglm.generator.short)
     short_answers: bool = True
+    # short answers: decode the phrase under a grammar that allows only runs of words of the
+    # picked sentences (llama.cpp; other backends ignore it and the phrase is verified anyway)
+    short_grammar: bool = True
+    # short answers: ask a second time with the sentences in reverse order and keep the phrase
+    # only when both answers agree; otherwise quote (one more call of at most 16 tokens)
+    short_agree: bool = True
     # Model folders may ship Python (config.json "auto_map"); it runs only when this is true.
     trust_remote_code: bool = False
     # language of the answer: "auto" = the question's (detected), or an ISO 639-1 code ("zh", "en")
