@@ -145,6 +145,7 @@ def run(args, stack: contextlib.ExitStack) -> None:
     load_total = time.perf_counter() - t0
     per_stage: dict[str, list[float]] = {}
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_start = __import__('os').getloadavg()[0]
     cited_ok = abstained = quoted = target_referenced = target_cited = 0
     passages: list[int] = []
     encoded: list[int] = []
@@ -173,11 +174,14 @@ def run(args, stack: contextlib.ExitStack) -> None:
                 per_stage.setdefault(stage, []).append(sec)
         refs = {r.index for r in ans.references}
         cited_ok += bool(ans.citations) and set(ans.citations) <= refs
+    glm.close()  # stops the extraction worker processes
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "started": started,
         "mode": "web" if args.web else "corpus",
         "overrides": {k: v for k, v in overrides.items() if not k.startswith(("search.", "fetch."))},
+        "extract_processes": cfg.fetch.extract_processes,
+        "load_average": [round(load_start, 1), round(__import__('os').getloadavg()[0], 1)],
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, no GPU",
         "questions": len(questions),
         "candidates": args.candidates,
