@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scorer_qa import boot_ci  # noqa: E402
+from scorer_qa import boot_ci, length_controlled  # noqa: E402
 from scorer_sites import CONTENT, _fit, _sign_p  # noqa: E402
 
 VARIANTS = ("debiased", "debiased+meta", "raw_lenctl")
@@ -186,9 +186,6 @@ def training_sets(train_sites, meta):
     """Variant name -> training pairs (before the validation hold-out)."""
     from webglm.scorer.data import debiased
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from scorer_qa import length_controlled
-
     return {"debiased": debiased(train_sites), "debiased+meta": debiased(train_sites + meta),
             "raw_lenctl": length_controlled(train_sites)[0]}
 
@@ -248,7 +245,18 @@ def summarise(tests: list, rows: dict, reps: int) -> dict:
     return out
 
 
-def main() -> None:
+def per_site_report(sites, tests: list, rows: dict, reps: int) -> dict:
+    """:func:`summarise` for each site in ``sites`` (``tests`` holds them in that order)."""
+    out, start = {}, 0
+    for site in sites:
+        n = sum(p.source == site for p in tests)
+        if n:
+            out[site] = summarise(tests[start: start + n], {k: v[start: start + n] for k, v in rows.items()}, reps)
+        start += n
+    return out
+
+
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
     ap.add_argument("--cache-dir", default=os.path.join(os.environ.get("WEBGLM_CACHE") or "~/.cache/webglm",
@@ -269,6 +277,11 @@ def main() -> None:
     ap.add_argument("--out", default="", help="also write the report here (rewritten after every site)")
     args = ap.parse_args()
     args.variants = args.variants.split(",")
+    return args
+
+
+def main() -> None:
+    args = _args()
     import torch
 
     from webglm.scorer.data import build_stackexchange_pairs
@@ -288,17 +301,13 @@ def main() -> None:
         tests.extend(test)
         for k, m in site_margins.items():
             rows.setdefault(k, []).append(m)
-        report = {"per_site": {}, "setup": {k: v for k, v in vars(args).items()}, "training": info}
-        for s, start in zip(sites, np.cumsum([0] + [len([p for p in tests if p.source == s]) for s in sites])):
-            part = [p for p in tests if p.source == s]
-            if part:
-                report["per_site"][s] = summarise(part, {k: np.concatenate(v)[start: start + len(part)]
-                                                         for k, v in rows.items()}, args.boot)
-        report["pooled"] = summarise(tests, {k: np.concatenate(v) for k, v in rows.items()}, args.boot)
-        report["seconds"] = {"lower_blocks": round(t_cache, 1), "total": round(time.time() - t0, 1)}
-        report["machine"] = {"machine": platform.machine(), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
-                             "torch": torch.__version__}
-        if args.out:
+        joined = {k: np.concatenate(v) for k, v in rows.items()}
+        report = {"per_site": per_site_report(sites, tests, joined, args.boot),
+                  "pooled": summarise(tests, joined, args.boot), "setup": vars(args), "training": info,
+                  "seconds": {"lower_blocks": round(t_cache, 1), "total": round(time.time() - t0, 1)},
+                  "machine": {"machine": platform.machine(), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
+                              "torch": torch.__version__}}
+        if args.out:  # rewritten after every site, so a stopped run keeps what it measured
             Path(args.out).write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scorer_cross import CrossHead, _key, log_len_margin, lower_states, summarise, training_sets  # noqa: E402
+from scorer_cross import (CrossHead, _key, log_len_margin, lower_states, per_site_report, summarise,  # noqa: E402
+                          training_sets)
 from scorer_sites import CONTENT, _fit  # noqa: E402
 
 
@@ -99,14 +100,9 @@ def main() -> None:
         tests.extend(test)
         for k, v in m.items():
             rows.setdefault(k, []).append(v)
-    report = {"per_site": {}, "setup": vars(args)}
-    start = 0
-    for site in CONTENT:
-        n = sum(p.source == site for p in tests)
-        report["per_site"][site] = summarise(tests[start: start + n],
-                                             {k: np.concatenate(v)[start: start + n] for k, v in rows.items()}, args.boot)
-        start += n
-    report["pooled"] = summarise(tests, {k: np.concatenate(v) for k, v in rows.items()}, args.boot)
+    joined = {k: np.concatenate(v) for k, v in rows.items()}
+    report = {"per_site": per_site_report(CONTENT, tests, joined, args.boot),
+              "pooled": summarise(tests, joined, args.boot), "setup": vars(args)}
     report["seconds"] = round(time.time() - t0, 1)
     report["machine"] = {"machine": platform.machine(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()}
     print(json.dumps(report, indent=1))
