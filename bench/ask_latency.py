@@ -152,6 +152,7 @@ def run(args, stack: contextlib.ExitStack) -> None:
     load_total = time.perf_counter() - t0
     per_stage: dict[str, list[float]] = {}
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_start = __import__('os').getloadavg()[0]
     cited_ok = abstained = quoted = target_referenced = target_cited = 0
     passages: list[int] = []
     encoded: list[int] = []
@@ -183,11 +184,14 @@ def run(args, stack: contextlib.ExitStack) -> None:
         if right:  # a cited reference from one of the question's English pages (not docs/zh/)
             pages = {r.index: r.passage.url.split("#", 1)[0].split("docs/", 1)[-1] for r in ans.references}
             cited_right += any(pages.get(n) in right[q] for n in ans.citations)
+    glm.close()  # stops the extraction worker processes
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "started": started,
         "mode": "web" if args.web else "corpus",
         "overrides": {k: v for k, v in overrides.items() if not k.startswith(("search.", "fetch."))},
+        "extract_processes": cfg.fetch.extract_processes,
+        "load_average": [round(load_start, 1), round(__import__('os').getloadavg()[0], 1)],
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, no GPU",
         "questions": len(questions),
         "candidates": args.candidates,

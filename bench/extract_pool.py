@@ -7,7 +7,7 @@ Usage::
 The saved pages are extracted in groups of ``--group`` (about what one ``webglm ask``
 fetches), each group submitted at once and awaited, as the retriever does: once by
 the extraction threads of this process (``fetch.extract_processes=0``) and once by a
-pool of ``--workers`` processes (:func:`webglm.retriever.extract.process_pool`). The two
+pool of ``--workers`` processes (:func:`webglm.retriever.pools.process_pool`). The two
 alternate round by round, so load that changes during the run hits both; the best round
 counts. Quality (``bench/extract_candidates.py``'s per-page and per-snippet rates) is
 computed on the pool's output, and the script checks it equals the in-process output.
@@ -32,6 +32,7 @@ from bench.retriever_extract import _default_dir, _page, load_pages  # noqa: E40
 from _report import emit  # noqa: E402  (bench/ is the script's folder)
 
 extract = importlib.import_module("webglm.retriever.extract")
+pools = importlib.import_module("webglm.retriever.pools")
 
 
 async def _run(pages, group: int, pool) -> tuple[float, list[str]]:
@@ -59,7 +60,7 @@ def main() -> None:
     load_start = os.getloadavg()[0]
     extract.warm_up()
     t0 = time.perf_counter()
-    pool = extract.process_pool(args.workers)
+    pool = pools.process_pool(args.workers)
     startup = time.perf_counter() - t0
     seconds: dict[str, list[float]] = {"threads": [], "processes": []}
     outputs: dict[str, list[str]] = {}

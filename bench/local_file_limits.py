@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/local_file_limits.py [--only NAME,...] [--index] [--json OUT]
+    python bench/local_file_limits.py [--only NAME,...] [--index] [--set rank.batch_tokens=0] [--json OUT]
 
 Each file is generated into a temporary folder and read in a fresh process with
 ``read_corpus`` (extraction + chunking, as ``webglm index build`` does before
@@ -58,11 +58,12 @@ FILES = {
 }
 
 
-def _one(path: Path, index: bool) -> dict:
+def _one(path: Path, index: bool, sets: list[str]) -> dict:
     start = time.perf_counter()
     if index:
         out = path.parent / (path.stem + ".idx")
-        subprocess.run([sys.executable, "-m", "webglm", "index", "build", str(path), "--out", str(out), "-q"],
+        extra = [arg for s in sets for arg in ("--set", s)]
+        subprocess.run([sys.executable, "-m", "webglm", "index", "build", str(path), "--out", str(out), "-q", *extra],
                        check=True, capture_output=True, cwd=ROOT)
         passages = json.loads((out / "meta.json").read_text()).get("count")
     else:
@@ -80,21 +81,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="")
     parser.add_argument("--index", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="--index: a setting for `webglm index build` (repeatable), e.g. rank.batch_tokens=0")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # internal: measure one file
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(_one(args.one, args.index)))
+        print(json.dumps(_one(args.one, args.index, args.set)))
         return
     names = [n for n in FILES if not args.only or n in args.only.split(",")]
     report = {"machine": f"{platform.machine()} {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}",
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "mode": "index" if args.index else "read",
+              "settings": args.set,
               "files": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             path = Path(tmp) / f"{name}.html"
             path.write_text(FILES[name](), encoding="utf-8")
             cmd = [sys.executable, __file__, "--one", str(path)] + (["--index"] if args.index else [])
+            cmd += [arg for s in args.set for arg in ("--set", s)]
             done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
             row = json.loads(done.stdout) if done.returncode == 0 else {"error": done.stderr[-300:]}
             row["mb"] = round(path.stat().st_size / 2**20, 1)

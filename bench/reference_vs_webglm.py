@@ -164,10 +164,12 @@ def main() -> None:
     encoder = make_encoder(configs["webglm"].rank).load()
     encoder.encode(["warm up the runtime"], "query")
     rankers = {name: Ranker(encoder, c.rank) for name, c in configs.items()}
-    from webglm.retriever.extract import process_pool, warm_up
+    from webglm.retriever.extract import warm_up
+    from webglm.retriever.pools import process_pool
+    from webglm.retriever.workers import resolve_workers
 
     warm_up()  # started outside the timings, as a running pipeline has them
-    pools = {name: process_pool(c.fetch.extract_processes) for name, c in configs.items()}
+    pools = {name: process_pool(resolve_workers(c.fetch.extract_processes)) for name, c in configs.items()}
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_start = os.getloadavg()[0]
     results: dict[str, list[dict]] = {"reference": [], **{name: [] for name in configs}}

@@ -111,3 +111,41 @@ def test_packaged_minilm_ranks_and_abstains():
     ranking = Ranker(enc, cfg).rank("What is the capital of France?", ps)
     assert not ranking.abstained and ranking.references[0].passage.id == "1"
     assert Ranker(enc, cfg).rank("How do I repair a car gearbox?", ps).abstained
+
+
+def test_token_batches_give_short_texts_bigger_batches():
+    from webglm.contriever.backbone import token_batches
+
+    lengths = [100, 10, 12, 200, 11, 9, 13, 10, 12, 10, 11]
+    batches = token_batches(lengths, batch_size=2, batch_tokens=64)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))  # each text once
+    assert batches[0] == [3, 0]  # long texts: batch_size, longest first
+    assert [len(b) for b in batches[1:]] == [4, 5]  # 13 tokens -> 64 // 13 = 4 texts, then 64 // 11 = 5
+    assert all(lengths[b[0]] == max(lengths[i] for i in b) for b in batches)  # the first sets the width
+    assert token_batches(lengths, 3, 0) == [[3, 0, 6], [2, 8, 4], [10, 1, 7], [9, 5]]  # 0: fixed batches
+
+
+@pytest.mark.parametrize("encoder", ["contriever", "sentence-transformers"])
+def test_bulk_encoding_tokenises_once_and_keeps_the_vectors(tiny, encoder):
+    texts = [" ".join(WORDS[i % 2].split()[: 2 + i % 7]) + f" {'stout ' * (i % 5)}" for i in range(40)]
+    texts = [f"{t} {i}" for i, t in enumerate(texts)]  # distinct, of many lengths
+    old = make_encoder(RankConfig(encoder=encoder, model=str(tiny / "p"), quantize="none", batch_tokens=0))
+    new = make_encoder(RankConfig(encoder=encoder, model=str(tiny / "p"), quantize="none", batch_tokens=64))
+    new.load()
+    backbone = new._tower("passage")[0]
+    calls = []
+    real = backbone.tokenizer
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def __call__(self, batch, **kw):
+            calls.append(len(batch))
+            return real(batch, **kw)
+
+    backbone.tokenizer = Counting()
+    got = new.encode(texts)
+    assert calls == [40]  # one tokenizer call for the whole chunk, not one per batch
+    np.testing.assert_allclose(got, old.encode(texts), atol=1e-5)
+    assert new.encoded == 40

@@ -151,3 +151,90 @@ def test_packaged_model_short_answer_is_confirmed_by_its_cited_reference():
         if cand.finish_reason != EXTRACTIVE_FALLBACK:  # the phrase leads, and its reference has it
             phrase = strip_citations(cand.text.split(". ")[0])
             assert phrase.lower() in {1: TITANIC, 2: OTHER}[cited[0]].lower(), cand.text
+
+
+class ByOrder(Scripted):
+    """Answers by which sentence the prompt's text starts with: a model with a position bias."""
+
+    def __init__(self, first: str, reversed_: str, lead: str):
+        super().__init__(first)
+        self.other, self.lead = reversed_, lead
+
+    def generate(self, prompt, n, params):
+        self.prompts.append((prompt, params))
+        text = self.text if prompt.messages[-1][1].startswith(f"Text: {self.lead}") else self.other
+        return [Completion(text, 10, 3, "stop") for _ in range(n)]
+
+
+def agreeing_writer(first: str, reversed_: str) -> tuple[AnswerWriter, ByOrder]:
+    backend = ByOrder(first, reversed_, lead="Construction")
+    return AnswerWriter(backend, GenerateConfig(backend="echo"), encoder=HashEncoder()), backend  # agree: the default
+
+
+def test_asking_twice_keeps_a_phrase_only_when_both_orders_agree():
+    question = "when was the titanic started to be built"
+    w, backend = agreeing_writer("31 March 1909", "1909")
+    [cand] = w.write(question, refs())
+    assert cand.finish_reason != EXTRACTIVE_FALLBACK and cand.text.startswith("31 March 1909")
+    assert len(backend.prompts) == 2 and backend.prompts[1][0].messages[-1][1] != backend.prompts[0][0].messages[-1][1]
+    w, backend = agreeing_writer("31 March 1909", "15 April 1912")  # the answer moved with the order
+    [cand] = w.write(question, refs())
+    assert cand.finish_reason == EXTRACTIVE_FALLBACK and len(backend.prompts) == 2
+    w, backend = agreeing_writer("15 April 1913", "31 March 1909")  # the first is unconfirmed: no second ask
+    [cand] = w.write(question, refs())
+    assert cand.finish_reason == EXTRACTIVE_FALLBACK and len(backend.prompts) == 1
+
+
+def test_agreement_is_on_words_not_characters():
+    from webglm.generator.short import agree
+
+    assert agree("31 March 1909", "1909") and agree("the Seine", "Seine")
+    assert not agree("1909", "19") and not agree("", "1909") and not agree("Matt Monro", "Monroe")
+
+
+def test_span_grammar_allows_runs_of_the_sentences_words_only():
+    from webglm.generator.short import span_grammar
+
+    g = span_grammar(['It began on 31 March 1909, in "Belfast".', "It sank."])
+    assert g.startswith("root ::= w0 | w1")
+    assert 'w4 ::= "March" (" " w5)?' in g and 'w7 ::= "Belfast"\n' in g  # punctuation and quotes dropped
+    assert 'w9 ::= "sank"' in g and '"1909,"' not in g
+    assert span_grammar(['say \\ a"b']) == r'''root ::= w0 | w1 | w2
+w0 ::= "say" (" " w1)?
+w1 ::= "\\" (" " w2)?
+w2 ::= "a\"b"
+'''  # backslashes and quotes inside a word are escaped
+    assert span_grammar([]) == ""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    llama_cpp.LlamaGrammar.from_string(g, verbose=False)  # llama.cpp parses it
+
+
+def test_grammar_setting_reaches_the_backend():
+    w, backend = writer("31 March 1909", short_grammar=True)
+    w.write("when was the titanic started to be built", refs())
+    assert "Construction" in backend.prompts[0][1].grammar
+    w, backend = writer("31 March 1909", short_grammar=False)
+    w.write("when was the titanic started to be built", refs())
+    assert backend.prompts[0][1].grammar == ""
+
+
+@pytest.mark.slow
+def test_packaged_model_under_the_span_grammar_copies_a_run_of_words():
+    pytest.importorskip("llama_cpp")
+    from webglm.errors import ModelError
+    from webglm.generator.backends import make_backend
+    from webglm.generator.base import SamplingParams
+    from webglm.generator.short import normalize, span_grammar
+
+    gen = GenerateConfig(n_threads=1)
+    try:
+        backend = make_backend(gen)
+        backend.load()
+    except ModelError as exc:
+        pytest.skip(f"default model unavailable: {exc}")
+    sents = TITANIC.split(". ")
+    prompt = short_prompt("what did the ship do in 1912", sents)
+    free = backend.generate(prompt, 1, SamplingParams(16, 0.0))[0].text
+    bound = backend.generate(prompt, 1, SamplingParams(16, 0.0, grammar=span_grammar(sents)))[0].text
+    # a run of the sentence's words; the 16-token limit may cut its last word ("15 April 19")
+    assert bound.strip() and any(f" {normalize(bound)}" in f" {normalize(s)} " for s in sents), (free, bound)

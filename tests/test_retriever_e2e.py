@@ -92,8 +92,9 @@ async def test_saved_real_pages(servers, shared_data):
         found = sum(" ".join(s.split()) in text for s in info["with"])
         assert found >= len(info["with"]) // 2, (i, found, len(info["with"]))
         kept, total = kept + found, total + len(info["with"])
-    # measured 24 of 28 (0.857) through fetch, extraction and chunking: the floor sits 0.02 below
-    assert kept / total >= 0.83, (kept, total)
+    # measured 24 of 28 (0.857) through fetch, extraction and chunking, in threads or in worker
+    # processes alike: the floor sits 0.017 below (23 of 28 fails it)
+    assert kept / total >= 0.84, (kept, total)
 
 
 async def test_record_then_replay_touches_no_network(servers):

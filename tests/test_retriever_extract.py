@@ -14,6 +14,7 @@ from webglm.types import Page
 import importlib
 
 extract_module = importlib.import_module("webglm.retriever.extract")
+pools_module = importlib.import_module("webglm.retriever.pools")
 
 ARTICLE = " ".join(
     f"The harbour museum opened its new gallery number {i} to visitors this spring." for i in range(12)
@@ -91,7 +92,9 @@ def test_extraction_is_time_boxed(monkeypatch):
 
 
 async def test_async_extraction_is_time_boxed(monkeypatch):
-    def stuck(page):
+    def stuck(page, on_start=None):
+        if on_start is not None:
+            on_start()
         time.sleep(1.5)
         return "", "late"
 
@@ -139,7 +142,7 @@ def test_hidden_elements_are_removed_before_any_extractor_runs():
 
 
 async def test_worker_processes_extract_what_this_process_extracts():
-    pool = extract_module.process_pool(1)
+    pool = pools_module.process_pool(1)
     assert pool is not None
     got = await extract_module.aextract(_page(HOSTILE), timeout=30, pool=pool)
     assert got == extract_module._extract_sync(_page(HOSTILE))
@@ -150,13 +153,13 @@ async def test_a_killed_worker_loses_no_page():
     import os
     import signal
 
-    pool = extract_module.process_pool(1)
+    pool = pools_module.process_pool(1)
     await extract_module.aextract(_page(HOSTILE), timeout=30, pool=pool)
     for pid in list(pool._processes):  # the pool is broken from now on
         os.kill(pid, signal.SIGKILL)
     title, text = await extract_module.aextract(_page(HOSTILE), timeout=30, pool=pool)
     assert title == "Harbour news" and "open daily" in text
-    fresh = extract_module.process_pool(1)
+    fresh = pools_module.process_pool(1)
     assert fresh is not pool
     assert (await extract_module.aextract(_page(HOSTILE), timeout=30, pool=fresh))[1] == text
 
@@ -177,7 +180,7 @@ def test_workers_do_not_run_the_callers_script_again(tmp_path):
         "page = Page('https://e.org/', 'https://e.org/', 200, 'text/html', "
         "'<html><body><article><p>' + 'The harbour museum opened a new gallery today. ' * 10 + "
         "'</p></article></body></html>', 0.0)\n"
-        "pool = ex.process_pool(2)\n"
+        "pool = importlib.import_module('webglm.retriever.pools').process_pool(2)\n"
         "print(asyncio.run(ex.aextract(page, timeout=60, pool=pool))[1][:20])\n",
         encoding="utf-8")
     root = Path(__file__).resolve().parents[1]
@@ -186,3 +189,39 @@ def test_workers_do_not_run_the_callers_script_again(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "The harbour museum" in done.stdout and "unavailable" not in done.stderr
     assert marker.read_text(encoding="utf-8") == "ran\n"
+
+
+async def test_extractions_in_threads_never_overlap(monkeypatch):
+    # lxml + trafilatura in several threads at once corrupted the heap (the process aborted
+    # within a few hundred saved pages): in-process extraction runs one page at a time
+    import asyncio
+    import threading
+
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def tracked(page):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return "t", "text"
+
+    monkeypatch.setattr(extract_module, "_extract_any", tracked)
+    got = await asyncio.gather(*(extract_module.aextract(_page(HOSTILE), timeout=30) for _ in range(6)))
+    assert got == [("t", "text")] * 6 and peak[0] == 1
+
+
+async def test_a_page_queued_behind_others_gets_its_whole_time_box(monkeypatch):
+    # pages take turns in this process, so a page's box counts from its turn, not from submission
+    import asyncio
+
+    def slow(page):
+        time.sleep(0.3)
+        return "t", "text"
+
+    monkeypatch.setattr(extract_module, "_extract_any", slow)
+    got = await asyncio.gather(*(extract_module.aextract(_page(HOSTILE), timeout=0.5) for _ in range(6)),
+                               return_exceptions=True)
+    assert got == [("t", "text")] * 6  # the 6th waited 1.5 s for its turn, then ran 0.3 s of its 0.5

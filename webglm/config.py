@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,10 +82,11 @@ class FetchConfig:
     user_agent: str = "webglm/0.1"
     robots: bool = False
     extract_timeout: float = 2.0
-    # worker processes that extract pages in parallel (0: threads of this process only). Threads
-    # gain nothing under the GIL; 2 processes gave 1.79x on 2 nearly idle cores but nothing on the
-    # loaded machine (docs/benchmarks.md), so they are opt-in
-    extract_processes: int = 0
+    # worker processes that extract pages in parallel: threads gain nothing under the GIL, while
+    # 2 processes gave 1.79x on 2 nearly idle cores (docs/benchmarks.md). "auto": one per usable
+    # CPU (at most 8) when there are >= 2, started in the background by the first batch of >= 4
+    # pages; 0: threads of this process only; N: N processes, started with the first search
+    extract_processes: int | str = "auto"
     pdf: bool = True  # read application/pdf when the optional pypdf extractor is installed
 
     def __post_init__(self) -> None:
@@ -99,7 +101,9 @@ class FetchConfig:
         _check(self.max_decompressed_bytes >= self.max_bytes, "fetch", "max_decompressed_bytes < max_bytes")
         _check(all(0 < p < 65536 for p in self.allowed_ports), "fetch", "allowed_ports must be in 1..65535")
         _check(self.extract_timeout > 0, "fetch", "extract_timeout must be > 0")
-        _check(0 <= self.extract_processes <= 64, "fetch", "extract_processes must be in 0..64")
+        procs = self.extract_processes
+        _check(procs == "auto" or (isinstance(procs, int) and not isinstance(procs, bool) and 0 <= procs <= 64),
+               "fetch", f"extract_processes must be 'auto' or a number in 0..64, got {procs!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,9 @@ class RankConfig:
     # a Chinese question also searches passages in English with its CC-CEDICT translation (webglm.translate)
     translate: bool = True
     batch_size: int = 4  # small batches keep attention in cache: fastest on CPU (docs/benchmarks.md)
+    # padded tokens per batch: shorter passages go in bigger batches (at least batch_size), all
+    # tokenised once up front; 0 = fixed batches of batch_size, tokenised batch by batch
+    batch_tokens: int = 1024
     cache_size: int = 50_000  # embeddings kept in the in-memory cache
     # Added for the contriever stage:
     fusion: str = "score"  # "score": weighted sum of absolute-scale scores | "rrf": reciprocal-rank fusion
@@ -186,6 +193,7 @@ class RankConfig:
         _check(self.dense_budget >= 1, "rank", "dense_budget must be >= 1")
         _check(self.per_url_cap >= 1, "rank", "per_url_cap must be >= 1")
         _check(self.batch_size >= 1 and self.cache_size >= 0, "rank", "batch_size must be >= 1, cache_size >= 0")
+        _check(self.batch_tokens >= 0, "rank", "batch_tokens must be >= 0 (0: fixed batches of batch_size)")
         _check(8 <= self.max_length <= 8192, "rank", "max_length must be in 8..8192")
         _check(self.threads >= 0 and self.hnsw_threshold >= 1, "rank", "threads must be >= 0, hnsw_threshold >= 1")
         _check(self.quantize in ("auto", "int8", "none"), "rank", f"unknown quantize {self.quantize!r}")
@@ -234,6 +242,12 @@ class GenerateConfig:
     # questions asking for a date, number or name: the model names the answer in a few words,
     # kept only when a picked reference sentence contains it (webglm.generator.short)
     short_answers: bool = True
+    # short answers: decode the phrase under a grammar that allows only runs of words of the
+    # picked sentences (llama.cpp; other backends ignore it and the phrase is verified anyway)
+    short_grammar: bool = True
+    # short answers: ask a second time with the sentences in reverse order and keep the phrase
+    # only when both answers agree; otherwise quote (one more call of at most 16 tokens)
+    short_agree: bool = True
     # Model folders may ship Python (config.json "auto_map"); it runs only when this is true.
     trust_remote_code: bool = False
     # language of the answer: "auto" = the question's (detected), or an ISO 639-1 code ("zh", "en")
@@ -363,6 +377,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             if tp is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
             return tp(value)
+        if origin in (typing.Union, types.UnionType):
+            return _coerce_union(typing.get_args(tp), value, where)
         if origin is tuple:
             (inner, *_rest) = typing.get_args(tp)
             items = value.split(",") if isinstance(value, str) else list(value)
@@ -370,6 +386,22 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     except (TypeError, ValueError):
         raise ConfigError(f"invalid value {value!r} for {where}", hint=f"expected {getattr(tp, '__name__', tp)}") from None
     return value
+
+
+def _coerce_union(options: tuple[Any, ...], value: Any, where: str) -> Any:
+    """The first member type of a union (``int | str``) that ``value`` converts to."""
+    if isinstance(value, bool) and bool not in options:
+        raise ConfigError(f"invalid value {value!r} for {where}",
+                          hint="expected " + " or ".join(getattr(t, "__name__", str(t)) for t in options))
+    if not isinstance(value, str) and any(isinstance(value, t) for t in options):
+        return value  # already typed (TOML numbers): keep it as it is
+    for option in options:
+        try:
+            return _coerce(option, value, where)
+        except ConfigError:
+            continue
+    raise ConfigError(f"invalid value {value!r} for {where}",
+                      hint="expected " + " or ".join(getattr(t, "__name__", str(t)) for t in options))
 
 
 def _apply(cfg: Any, dotted: str, value: Any) -> Any:

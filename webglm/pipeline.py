@@ -111,6 +111,7 @@ class WebGLM(Sources):
         self._writer: Any = None
         self._clients: Any = None
         self._retriever: Any = None
+        self._workers: Any = None  # extraction processes, kept across sync calls until close()
         self.load_seconds: dict[str, float] = {}
 
     def _check_names(self, *, web: bool, backend: bool) -> None:
@@ -308,11 +309,12 @@ class WebGLM(Sources):
             question, references, deadline=deadline, language=language, candidates=candidates)))
 
     async def _run_and_close(self, coro: Awaitable[T]) -> T:
-        # asyncio.run closes its loop: clients bound to it must be closed and rebuilt.
+        # asyncio.run closes its loop: clients bound to it must be closed and rebuilt. The
+        # extraction processes are not bound to a loop and serve the next call too.
         try:
             return await coro
         finally:
-            await self.aclose()
+            await self._close_connections()
 
     async def stream(self, question: str, *, gate: Gate | None = None, top_k: int | None = None,
                      deadline: float | None = None, language: str | None = None,
@@ -387,7 +389,21 @@ class WebGLM(Sources):
     # --- lifecycle -------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close HTTP clients (models stay loaded)."""
+        """Close HTTP clients and stop the extraction processes (models stay loaded)."""
+        await self._close_connections()
+        await asyncio.to_thread(self._close_workers)
+
+    def close(self) -> None:
+        """Synchronous :meth:`aclose`, for users of :meth:`answer` (not inside a running event loop)."""
+        asyncio.run(self.aclose())
+
+    def __enter__(self) -> "WebGLM":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def _close_connections(self) -> None:
         if self._clients is not None:
             for client in self._clients:
                 await client.aclose()

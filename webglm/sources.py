@@ -48,6 +48,7 @@ class Sources:
     _ranker: Any
     _clients: Any
     _retriever: Any
+    _workers: Any
     encoder: Any
 
     def _load_encoder(self) -> None: ...
@@ -76,8 +77,22 @@ class Sources:
             if self.replay:
                 kwargs["replay"] = True
             self._retriever = WebRetriever(cfg.search, cfg.fetch, cfg.chunk, engine=engine,
-                                           fetch_client=self._clients[1], **kwargs)
+                                           fetch_client=self._clients[1], workers=self._extraction_workers(),
+                                           **kwargs)
         return self._retriever
+
+    def _extraction_workers(self) -> Any:
+        """The pipeline's lease on the extraction processes (started lazily, by the retriever)."""
+        if self._workers is None:
+            from .retriever.workers import ExtractionWorkers
+
+            self._workers = ExtractionWorkers(self.config.fetch.extract_processes)
+        return self._workers
+
+    def _close_workers(self) -> None:
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.close()
 
     def _retriever_for(self, call: Call) -> Retriever:
         if self._user_retriever is not None:

@@ -109,7 +109,10 @@ def _print_answer(glm, question: str, *, stream: bool, as_json: bool) -> Any:
             typer.echo("\nChecked answer (citations verified against the references):")
         _say(format_answer(answer, with_text=changed))
         return answer
-    answer = glm.answer(question)
+    try:
+        answer = glm.answer(question)
+    finally:
+        glm.close()  # stops the extraction processes now rather than at interpreter exit
     if as_json:
         from webglm.types import to_json
 

@@ -180,7 +180,28 @@ class Backbone:
         """Mean-pooled last hidden states, (len(texts), hidden) float32."""
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="np")
-        ids, mask = batch["input_ids"].astype(np.int64), batch["attention_mask"].astype(np.int64)
+        return self._run(batch["input_ids"].astype(np.int64), batch["attention_mask"].astype(np.int64))
+
+    def embed_all(self, texts: list[str], batch_size: int, batch_tokens: int) -> np.ndarray:
+        """:meth:`embed` for many texts: tokenised in one call, then run in batches of similar
+        token counts holding about ``batch_tokens`` padded tokens (at least ``batch_size`` texts)."""
+        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        pad = self.tokenizer.pad_token_id or 0
+        out: np.ndarray | None = None
+        for idx in token_batches([len(row) for row in ids], batch_size, batch_tokens):
+            width = len(ids[idx[0]])  # the longest of the batch: lengths are sorted
+            arr = np.full((len(idx), width), pad, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for r, i in enumerate(idx):
+                arr[r, :len(ids[i])] = ids[i]
+                mask[r, :len(ids[i])] = 1
+            vecs = self._run(arr, mask)
+            if out is None:
+                out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[idx] = vecs
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.runtime == "onnx":
             hidden = self.model.run(None, {"input_ids": ids, "attention_mask": mask})[0]  # (B, T, H)
         else:
@@ -191,3 +212,16 @@ class Backbone:
                 hidden = out.last_hidden_state.float().numpy()
         weights = mask[:, :, None].astype(np.float32)  # (B, T, 1)
         return (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+
+
+def token_batches(lengths: list[int], batch_size: int, batch_tokens: int) -> list[list[int]]:
+    """Indices in batches, longest texts first: each batch holds ``batch_size`` texts, or more
+    while their padded size (count x longest) stays within ``batch_tokens``. Short passages pay
+    the per-call overhead of the runtime once per many texts instead of once per four."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    batches, start = [], 0
+    while start < len(order):
+        size = max(batch_size, batch_tokens // max(lengths[order[start]], 1))
+        batches.append(order[start:start + size])
+        start += size
+    return batches

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import threading
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -76,8 +76,21 @@ class BaseEncoder(abc.ABC):
             return np.zeros((0, self.dim()), dtype=np.float32)
         return np.stack([r for r in rows if r is not None]).astype(np.float32, copy=False)
 
+    def _tower(self, kind: PassageKind) -> tuple[Any, str] | None:
+        """``(backbone, prefix)`` when texts of ``kind`` can be tokenised once and batched by
+        token count (:meth:`.backbone.Backbone.embed_all`); None: batch by :meth:`_embed`."""
+        return None
+
     def _encode_sorted(self, texts: list[str], kind: PassageKind) -> list[np.ndarray]:
         """Encode in batches of similar length so little compute is spent on padding."""
+        tower = self._tower(kind) if self.rank.batch_tokens and len(texts) > 1 else None
+        if tower is not None:
+            backbone, prefix = tower
+            vecs = backbone.embed_all([prefix + t for t in texts], self.rank.batch_size, self.rank.batch_tokens)
+            if self.normalize:
+                vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+            self.encoded += len(texts)
+            return list(vecs)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         out: list[np.ndarray | None] = [None] * len(texts)
         size = self.rank.batch_size

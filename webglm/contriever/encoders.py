@@ -83,6 +83,9 @@ class ContrieverEncoder(BaseEncoder):
         self.towers = {"passage": passage, "query": query}
         self.quantized, self.runtime = passage.quantized, passage.runtime
 
+    def _tower(self, kind: PassageKind) -> tuple[Any, str] | None:
+        return self.towers[kind], ""
+
     def _embed(self, texts: list[str], kind: PassageKind) -> np.ndarray:
         vecs = self.towers[kind].embed(texts)
         return _unit(vecs) if self.normalize else vecs
@@ -173,6 +176,11 @@ class SentenceTransformerEncoder(BaseEncoder):
         model.max_seq_length = min(self.rank.max_length, model.max_seq_length or self.rank.max_length)
         self.quantized, self.runtime = want_int8(self.rank), "torch"
         self.model = quantize_int8(model) if self.quantized else model
+
+    def _tower(self, kind: PassageKind) -> tuple[Any, str] | None:
+        if self.backbone is None:  # the sentence-transformers library batches on its own
+            return None
+        return self.backbone, self.prefixes[0 if kind == "query" else 1]
 
     def _embed(self, texts: list[str], kind: PassageKind) -> np.ndarray:
         prefix = self.prefixes[0 if kind == "query" else 1]

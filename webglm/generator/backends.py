@@ -160,11 +160,23 @@ class LlamaCppBackend:
                 res = self._llm.create_completion(
                     text, max_tokens=params.max_new_tokens, temperature=params.temperature,
                     top_p=params.top_p, seed=params.seed + i, stop=self._stops(),
-                    repeat_penalty=params.repeat_penalty)
+                    repeat_penalty=params.repeat_penalty, grammar=self._grammar(params.grammar))
                 usage, choice = res["usage"], res["choices"][0]
                 out.append(Completion(choice["text"], usage["prompt_tokens"], usage["completion_tokens"],
                                       choice.get("finish_reason") or "", None, time.perf_counter() - t0))
         return out
+
+    @staticmethod
+    def _grammar(gbnf: str) -> Any:
+        """``gbnf`` parsed for llama.cpp (None for no constraint); parsing is microseconds."""
+        if not gbnf:
+            return None
+        from llama_cpp import LlamaGrammar
+
+        try:
+            return LlamaGrammar.from_string(gbnf, verbose=False)
+        except ValueError as exc:
+            raise GenerationError(f"llama.cpp rejected the output grammar: {exc}") from None
 
     def stream(self, prompt: Prompt, params: SamplingParams) -> Iterator[str]:
         text = self._text(prompt)
@@ -172,7 +184,7 @@ class LlamaCppBackend:
             for chunk in self._llm.create_completion(
                     text, max_tokens=params.max_new_tokens, temperature=params.temperature,
                     top_p=params.top_p, seed=params.seed, stop=self._stops(), stream=True,
-                    repeat_penalty=params.repeat_penalty):
+                    repeat_penalty=params.repeat_penalty, grammar=self._grammar(params.grammar)):
                 piece = chunk["choices"][0]["text"]
                 if piece:
                     yield piece

@@ -22,6 +22,9 @@ class SamplingParams:
     top_p: float = 0.9
     seed: int = 0  # completion i of a generate() call is sampled with seed + i
     repeat_penalty: float = 1.0
+    # a GBNF grammar the output must follow; backends that cannot constrain decoding ignore it
+    # (the writer verifies what comes back either way)
+    grammar: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ model is configured the first one the server lists under ``/models`` is used.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -229,13 +230,7 @@ class OpenAIBackend:
                     raise
                 self._n_ok = False  # the server rejects n > 1: sample one at a time from now on
         while len(out) < n:  # also covers servers that silently ignore n
-            seeded = SamplingParams(
-                params.max_new_tokens,
-                params.temperature,
-                params.top_p,
-                params.seed + len(out),
-                params.repeat_penalty,
-            )
+            seeded = dataclasses.replace(params, seed=params.seed + len(out))
             out.extend(self._request(prompt, seeded, 1))
         seconds = (time.perf_counter() - t0) / n
         return [

@@ -104,6 +104,35 @@ def verify(phrase: str, sentences: Sequence[str], question: str) -> tuple[str, i
     return " ".join(words[start:end]), best[3]
 
 
+def _literal(word: str) -> str:
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def span_grammar(sentences: Sequence[str]) -> str:
+    """A GBNF grammar whose strings are the runs of consecutive words of ``sentences``.
+
+    Rule ``wI`` is word I followed, optionally, by ``wI+1``'s rule, so the grammar is linear
+    in the number of words and the decoder can stop after any word; the root is any word
+    of any sentence as a start. Punctuation at word ends is left out ("1912," -> "1912")."""
+    rules, starts, n = [], [], 0
+    for sentence in sentences:
+        words = [w for w in (t.strip(",.;:!?()\"'“”") for t in sentence.split()) if w]
+        for i, word in enumerate(words):
+            more = f' (" " w{n + 1})?' if i + 1 < len(words) else ""
+            rules.append(f"w{n} ::= {_literal(word)}{more}")
+            starts.append(f"w{n}")
+            n += 1
+    if not starts:
+        return ""
+    return "root ::= " + " | ".join(starts) + "\n" + "\n".join(rules) + "\n"
+
+
+def agree(first: str, second: str) -> bool:
+    """Whether two verified phrases name the same thing: one's words run inside the other's."""
+    a, b = f" {normalize(first)} ", f" {normalize(second)} "
+    return bool(a.strip() and b.strip()) and (a in b or b in a)
+
+
 def original_case(phrase: str, sentence: str) -> str:
     """``phrase`` (normalised words) as the sentence writes it, when it can be found there."""
     # normalisation dropped punctuation and articles: allow them back between the words

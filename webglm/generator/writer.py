@@ -139,17 +139,33 @@ class AnswerWriter:
         if not picks:
             return None
         self.load()
-        prompt = short.short_prompt(question, [s for _i, s in picks])
-        params = SamplingParams(short.MAX_TOKENS, 0.0, self.gen.top_p, self.gen.seed, 1.0)
-        done = self.backend.generate(prompt, 1, params)[0]
-        phrase = short.clean_phrase(strip_think(done.text))
-        found = short.verify(phrase, [s for _i, s in picks], question)
-        idx, sentence = picks[found[1]] if found else (0, "")
-        written = short.original_case(found[0], sentence) if found else ""
-        if not found or not short.fits(answer_type(question), written):  # quote the sentences instead
+        found, done = self._ask_short(question, picks)
+        if found is not None and self.gen.short_agree:  # ask again with the sentences reversed
+            again, _ = self._ask_short(question, picks[::-1])
+            if again is None or not short.agree(found[0], again[0]):
+                found = None
+        if found is None:  # quote the sentences instead
             return self.finish(done, references, question, quote=True)
-        composed = Completion(short.compose(written, sentence, idx), done.tokens_in, done.tokens_out, "stop")
+        composed = Completion(short.compose(*found), done.tokens_in, done.tokens_out, "stop")
         return self.finish(composed, references, question)
+
+    def _ask_short(self, question: str, picks: Sequence[tuple[int, str]]) -> tuple[tuple[str, str, int] | None,
+                                                                                   Completion]:
+        """One short-answer request over ``picks``: ``(phrase as written, its sentence, its
+        reference index)`` when a picked sentence confirms a phrase of the asked kind, else
+        None; and the raw completion."""
+        sentences = [s for _i, s in picks]
+        grammar = short.span_grammar(sentences) if self.gen.short_grammar else ""
+        params = SamplingParams(short.MAX_TOKENS, 0.0, self.gen.top_p, self.gen.seed, 1.0, grammar)
+        done = self.backend.generate(short.short_prompt(question, sentences), 1, params)[0]
+        found = short.verify(short.clean_phrase(strip_think(done.text)), sentences, question)
+        if found is None:
+            return None, done
+        idx, sentence = picks[found[1]]
+        written = short.original_case(found[0], sentence)
+        if not short.fits(answer_type(question), written):  # a "when" question answered with a title
+            return None, done
+        return (written, sentence, idx), done
 
     async def astream(self, question: str, references: Sequence[Reference],
                       n: int = 1) -> AsyncIterator[TokenEvent | CandidateDone]:

@@ -7,6 +7,7 @@ Public API used by the pipeline::
     engine = make_engine("auto", cfg.search, api_client)
     retriever = WebRetriever(cfg.search, cfg.fetch, cfg.chunk, engine=engine, fetch_client=fetch_client)
     retrieval = await retriever.retrieve("who wrote the iliad?")
+    retriever.close()  # stops the extraction worker processes it started (fetch.extract_processes)
 
 Importing this package does not import torch.
 """

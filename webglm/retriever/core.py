@@ -20,9 +20,10 @@ from ..protocols import PageStore, SearchEngine
 from ..sanitize import strip_controls
 from ..types import Failure, Page, Passage, Retrieval, SearchHit
 from .chunk import chunk_page, dedup_passages, passage_id
-from .extract import aextract, process_pool
+from .extract import aextract
 from .fetch import FetchResult, Fetcher
 from .search import normalize_url
+from .workers import ExtractionWorkers
 
 
 def _unique_hits(hits: Sequence[SearchHit], k: int) -> list[SearchHit]:
@@ -71,7 +72,10 @@ class WebRetriever:
         fetch_client: httpx.AsyncClient | None,
         page_store: PageStore | None = None,
         replay: bool = False,
+        workers: ExtractionWorkers | None = None,
     ):
+        """``workers``: extraction processes shared with the caller, who closes them; by
+        default the retriever leases its own (``fetch.extract_processes``), ended by :meth:`close`."""
         if replay and page_store is None:
             raise ValueError("replay=True needs a page_store")
         self.search_config = search
@@ -81,6 +85,13 @@ class WebRetriever:
         self.page_store = page_store
         self.replay = replay
         self.fetcher = Fetcher(fetch_client, fetch) if fetch_client is not None else None
+        self._own_workers = workers is None
+        self.workers = workers if workers is not None else ExtractionWorkers(fetch.extract_processes)
+
+    def close(self) -> None:
+        """Shut down the extraction processes this retriever started (a no-op for shared ones)."""
+        if self._own_workers:
+            self.workers.close()
 
     async def _search(self, question: str) -> tuple[list[SearchHit], list[str], list[Failure]]:
         k = self.search_config.k
@@ -149,9 +160,11 @@ class WebRetriever:
                            result.failures, result.elapsed)
 
     async def _extract_pool(self):
-        """The extraction processes (``fetch.extract_processes``; started once, off the loop)."""
-        workers = self.fetch_config.extract_processes
-        return await asyncio.to_thread(process_pool, workers) if workers > 0 else None
+        """Where pages are extracted: the worker processes if they are up, else None (threads).
+        With an explicit ``fetch.extract_processes`` pages wait for the workers to start."""
+        if self.workers.eager:
+            return await asyncio.to_thread(self.workers.start)
+        return self.workers.pool()
 
     async def _extract_one(self, page: Page, title_hint: str) -> tuple[list[Passage], list[Failure]]:
         try:
@@ -187,7 +200,7 @@ class WebRetriever:
         the hits once the search has answered, before any page is fetched.
         """
         t0 = time.perf_counter()
-        starting = asyncio.ensure_future(self._extract_pool())  # workers start while search runs
+        starting = asyncio.ensure_future(self._extract_pool())  # explicit workers start while search runs
         try:
             hits, events, failures = await self._search(question)
             hits = [_shown_safely(h) for h in _unique_hits(hits, self.search_config.k)]
@@ -198,6 +211,7 @@ class WebRetriever:
             starting.cancel()
             await asyncio.gather(starting, return_exceptions=True)
             raise
+        self.workers.start_background(len(hits))  # "auto": pages arriving once it is up use it
         t1 = time.perf_counter()
         titles = {h.url: h.title for h in hits}
         tasks: dict[str, asyncio.Future] = {}

@@ -4,22 +4,22 @@ Hidden text (see :mod:`.hidden`: attributes, inline styles and the page's own
 stylesheets), scripts, styles and navigation are removed before either extractor
 sees the page, because retrieved text is untrusted and hidden text is a classic
 injection carrier. Terminal control characters are stripped from the result.
-Extraction runs in worker threads under a time limit so a pathological page
-cannot stall the stage (a thread cannot be killed, so it is bounded by the
-byte caps applied at fetch time and by the small pool size).
+Extraction runs under a time limit so a pathological page cannot stall the
+stage, in worker processes (:func:`.pools.process_pool`) or in threads of this process,
+one page at a time (see ``_EXTRACT_LOCK``). A thread cannot be killed: its work is
+bounded by the byte caps applied at fetch time and the tree budgets below.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import re
-import sys
 import threading
 import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from typing import Callable
 
 from ..errors import FetchError
 from ..sanitize import strip_controls
@@ -178,9 +178,24 @@ def _pdf_text(page: Page) -> tuple[str, str]:
     return title.strip(), "\n".join(line for line in lines if line)
 
 
-def _extract_sync(page: Page) -> tuple[str, str]:
+# One extraction at a time per process. lxml and trafilatura are not safe to run in several
+# threads at once: four threads extracting the saved pages crashed the process within a few
+# hundred pages (heap corruption in trafilatura's copy of the lxml tree). Under the GIL threads
+# never extracted in parallel anyway; worker processes do, one page each at a time.
+_EXTRACT_LOCK = threading.Lock()
+
+
+# A page queued behind others in this process may wait this many time boxes before its own
+# extraction starts; its box (``timeout``) counts from that start, not from the submission.
+QUEUE_BOXES = 4
+
+
+def _extract_sync(page: Page, on_start: Callable[[], None] | None = None) -> tuple[str, str]:
     """``(title, text)`` of a page, without terminal control sequences (see :mod:`webglm.sanitize`)."""
-    title, text = _extract_any(page)
+    with _EXTRACT_LOCK:
+        if on_start is not None:
+            on_start()
+        title, text = _extract_any(page)
     return strip_controls(title), strip_controls(text)
 
 
@@ -259,54 +274,12 @@ def extract_local(page: Page, *, timeout: float) -> tuple[str, str]:
         return strip_controls(page.title or title), strip_controls(text)
 
 
+# The shared worker pools (started and leased in .pools); kept here so that a page whose pool
+# broke can drop it without this module importing .pools.
 _PROCESS_POOLS: dict[int, ProcessPoolExecutor] = {}
+_LEASES: dict[int, int] = {}  # id(pool) -> owners that will release it (see pools.lease_pool)
+_PINNED: set[int] = set()  # pools handed out by pools.process_pool(): never shut down before exit
 _POOLS_LOCK = threading.Lock()
-
-
-def process_pool(workers: int) -> Executor | None:
-    """The shared pool of ``workers`` extraction processes, started on first use (None for 0).
-
-    Extraction is pure Python and lxml under the GIL: threads of one process do not run it
-    in parallel, processes do. Workers come from a fork server (a clean process without
-    the caller's threads, which forking a process that runs ONNX Runtime or llama.cpp
-    would copy in a broken state) and warm the extractor up when they start. The first call
-    blocks until every worker is up (about a second), so no page's time box pays for it.
-    """
-    if workers <= 0:
-        return None
-    with _POOLS_LOCK:
-        pool = _PROCESS_POOLS.get(workers)
-        if pool is None:
-            try:
-                pool = _start_pool(workers)
-            except (OSError, RuntimeError, BrokenProcessPool) as exc:  # no processes allowed here
-                _warn_once(f"extraction worker processes unavailable, using threads: {exc}")
-                return None
-            _PROCESS_POOLS[workers] = pool
-        return pool
-
-
-def _start_pool(workers: int) -> ProcessPoolExecutor:
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=warm_up)
-    main = sys.modules.get("__main__")
-    saved: dict[str, object] = {k: main.__dict__[k] for k in ("__spec__", "__file__") if main and k in main.__dict__}
-    try:
-        # A spawned worker re-runs the caller's main script unless told nothing about it:
-        # a user's script without an ``if __name__ == "__main__"`` guard would run again
-        # in every worker. The workers only need this module, imported by name.
-        if main is not None:
-            main.__spec__ = None
-            main.__dict__.pop("__file__", None)
-        # one job per worker starts them all now (workers are otherwise started on demand)
-        jobs = [pool.submit(warm_up) for _ in range(workers)]
-    finally:
-        if main is not None:
-            main.__dict__.update(saved)
-    for job in jobs:
-        job.result()
-    return pool
 
 
 def _drop_pool(pool: Executor) -> None:
@@ -315,19 +288,23 @@ def _drop_pool(pool: Executor) -> None:
         for key, value in list(_PROCESS_POOLS.items()):
             if value is pool:
                 del _PROCESS_POOLS[key]
+        _LEASES.pop(id(pool), None)
+        _PINNED.discard(id(pool))
     pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def aextract(page: Page, *, timeout: float, pool: Executor | None = None) -> tuple[str, str]:
-    """Async :func:`extract`: runs in ``pool`` (e.g. :func:`process_pool`), by default in this
+    """Async :func:`extract`: runs in ``pool`` (e.g. :func:`.pools.process_pool`), by default in this
     process's extraction threads, without blocking the event loop. A process pool that
     breaks (a worker killed) is replaced and the page extracted in a thread instead."""
     loop = asyncio.get_running_loop()
     if pool is None and not _warmed:
         await loop.run_in_executor(_POOL, warm_up)
     try:
-        future = loop.run_in_executor(pool or _POOL, _extract_sync, page)
-        title, text = await asyncio.wait_for(future, timeout)
+        if pool is None:
+            title, text = await _in_threads(page, timeout)
+        else:
+            title, text = await asyncio.wait_for(loop.run_in_executor(pool, _extract_sync, page), timeout)
     except (asyncio.TimeoutError, TimeoutError):
         raise FetchError(
             f"extraction took longer than {timeout:g}s", kind="timeout", stage="extract", url=page.url
@@ -338,3 +315,24 @@ async def aextract(page: Page, *, timeout: float, pool: Executor | None = None) 
     if not text:
         raise FetchError("no text found on the page", kind="empty", stage="extract", url=page.url)
     return title, text
+
+
+async def _in_threads(page: Page, timeout: float) -> tuple[str, str]:
+    """Extract in this process's threads; the time box starts when this page's turn comes."""
+    loop = asyncio.get_running_loop()
+    began: asyncio.Future[None] = loop.create_future()
+
+    def mark() -> None:
+        if not began.done():
+            began.set_result(None)
+
+    def started() -> None:  # runs in the extraction thread once it holds the lock
+        loop.call_soon_threadsafe(mark)
+
+    work = loop.run_in_executor(_POOL, _extract_sync, page, started)
+    try:
+        await asyncio.wait_for(asyncio.shield(began), timeout * QUEUE_BOXES)
+        return await asyncio.wait_for(work, timeout)
+    finally:
+        work.cancel()  # still queued after a timeout: it never runs
+

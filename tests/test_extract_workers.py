@@ -1,0 +1,197 @@
+"""Extraction in worker processes by default (``fetch.extract_processes = "auto"``): sized to the
+usable CPUs, started only for batches worth it, kept across calls, stopped by close(), and never
+left behind by a process that exits."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from webglm import WebGLM
+from webglm.config import ChunkConfig, FetchConfig, SearchConfig, WebGLMConfig, load_config
+from webglm.errors import ConfigError
+from webglm.retriever import WebRetriever, core, make_clients
+from webglm.retriever import workers as workers_mod
+from webglm.retriever.testing import PageServer
+from webglm.testing import FakeSearchEngine, HashEncoder
+from webglm.types import SearchHit
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTICLE = ("<html><head><title>Harbour {i}</title></head><body><article><p>"
+           + "The harbour of town {i} shelters fishing boats and ferries all year round. " * 8
+           + "</p></article></body></html>")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _serve(server: PageServer, n: int) -> list[SearchHit]:
+    return [SearchHit(server.add(f"/h{i}", ARTICLE.format(i=i)), f"Harbour {i}", "", i, "fake") for i in range(n)]
+
+
+def test_auto_is_the_default_and_numbers_still_work():
+    assert WebGLMConfig().fetch.extract_processes == "auto"
+    assert load_config(None, overrides={"fetch.extract_processes": "2"}).fetch.extract_processes == 2
+    assert load_config(None, overrides={"fetch.extract_processes": 0}).fetch.extract_processes == 0
+    for bad in ("many", "-1", "65", True):
+        with pytest.raises(ConfigError, match="extract_processes"):
+            load_config(None, overrides={"fetch.extract_processes": bad})
+
+
+def test_auto_sizes_the_pool_to_the_cpus_this_process_may_use(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert workers_mod.resolve_workers("auto") == 0  # one CPU: threads
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 5, 7}, raising=False)
+    assert workers_mod.resolve_workers("auto") == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert workers_mod.resolve_workers("auto") == workers_mod.AUTO_MAX_WORKERS
+    assert workers_mod.resolve_workers(5) == 5 and workers_mod.resolve_workers(0) == 0
+
+
+async def _retrieve_with(server, hits, retriever_workers, spy):
+    search, fetch = SearchConfig(), FetchConfig(allow_hosts=(f"127.0.0.1:{server.port}",), extract_timeout=30.0)
+    _, client = make_clients(fetch, search)
+    try:
+        retriever = WebRetriever(search, fetch, ChunkConfig(), engine=FakeSearchEngine(hits), fetch_client=client,
+                                 workers=retriever_workers)
+        return await retriever.retrieve("harbour")
+    finally:
+        await client.aclose()
+
+
+async def test_small_batches_use_threads_and_a_large_one_starts_the_workers(monkeypatch):
+    if workers_mod.usable_cpus() < 2:
+        pytest.skip("auto uses threads on one CPU")
+    pools: list[object] = []
+    real = core.aextract
+
+    async def spy(page, *, timeout, pool=None):
+        pools.append(pool)
+        return await real(page, timeout=timeout, pool=pool)
+
+    monkeypatch.setattr(core, "aextract", spy)
+    with PageServer() as server, workers_mod.ExtractionWorkers("auto") as workers:
+        few = await _retrieve_with(server, _serve(server, workers_mod.AUTO_MIN_PAGES - 1), workers, spy)
+        assert len({p.url for p in few.passages}) == workers_mod.AUTO_MIN_PAGES - 1
+        assert workers.pool() is None and workers._starter is None  # too few pages: no pool at all
+        await _retrieve_with(server, _serve(server, 6), workers, spy)
+        workers._starter.join(60)  # started in the background by the large batch
+        pool = workers.pool()
+        assert pool is not None and all(p is None for p in pools[:5])  # no page waited for it
+        pools.clear()
+        again = await _retrieve_with(server, _serve(server, 6), workers, spy)
+        assert pools == [pool] * 6 and len({p.url for p in again.passages}) == 6
+        pids = list(pool._processes)
+        assert len(pids) == workers.workers and all(_alive(p) for p in pids)
+        os.kill(pids[0], 9)  # a worker dies: its pages go to threads, and a new pool takes over
+        hurt = await _retrieve_with(server, _serve(server, 6), workers, spy)
+        assert len({p.url for p in hurt.passages}) == 6, hurt.failures
+        workers.pool()
+        if workers._starter is not None:
+            workers._starter.join(60)
+        fresh = workers.pool()
+        assert fresh is not None and fresh is not pool
+        pids += list(fresh._processes)
+    assert not any(_alive(p) for p in pids)  # close() stopped them
+
+
+def test_the_pipeline_keeps_its_workers_across_answers_and_close_stops_them():
+    if workers_mod.usable_cpus() < 2:
+        pytest.skip("auto uses threads on one CPU")
+    with PageServer() as server:
+        hits = _serve(server, 6)
+        cfg = load_config(None, overrides={"fetch.allow_hosts": (f"127.0.0.1:{server.port}",),
+                                           "fetch.extract_timeout": 30.0, "generate.backend": "echo"})
+        with WebGLM(cfg, engine=FakeSearchEngine(hits), encoder=HashEncoder()) as glm:
+            assert glm.answer("Which harbour shelters ferries?").references
+            glm._workers._starter.join(60)
+            pool = glm._workers.pool()
+            assert pool is not None
+            assert glm.answer("Which harbour shelters boats?").references
+            assert glm._workers.pool() is pool  # a sync answer() closes its connections, not the pool
+            pids = list(pool._processes)
+        assert pids and not any(_alive(p) for p in pids)
+
+
+SCRIPT = """
+import os, sys, time
+from webglm import WebGLM
+from webglm.config import load_config
+from webglm.retriever.testing import PageServer
+from webglm.testing import FakeSearchEngine, HashEncoder
+from webglm.types import SearchHit
+page = ("<html><head><title>Harbour</title></head><body><article><p>"
+        + "The harbour shelters fishing boats and ferries all year round. " * 8 + "</p></article></body></html>")
+with PageServer() as server:
+    hits = [SearchHit(server.add(f"/h{i}", page), "Harbour", "", i, "fake") for i in range(6)]
+    cfg = load_config(None, overrides={"fetch.allow_hosts": (f"127.0.0.1:{server.port}",),
+                                       "fetch.extract_timeout": 30.0, "generate.backend": "echo"})
+    glm = WebGLM(cfg, engine=FakeSearchEngine(hits), encoder=HashEncoder())
+    glm.answer("Which harbour shelters ferries?")
+    glm._workers._starter.join(60)
+    glm.answer("Which harbour shelters boats?")
+    print(" ".join(str(p) for p in glm._workers.pool()._processes), flush=True)
+    if sys.argv[1] == "close":
+        glm.close()
+"""
+
+
+@pytest.mark.parametrize("ending", ["close", "exit"])
+def test_no_worker_outlives_the_process(tmp_path, ending):
+    if workers_mod.usable_cpus() < 2:
+        pytest.skip("auto uses threads on one CPU")
+    script = tmp_path / "user_script.py"
+    script.write_text(SCRIPT, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), ending], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    pids = [int(p) for p in done.stdout.split()]
+    assert len(pids) >= 2
+    deadline = time.monotonic() + 10  # orphans would be re-parented and keep running
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids)
+
+
+def test_the_server_stops_the_workers_when_it_shuts_down():
+    if workers_mod.usable_cpus() < 2:
+        pytest.skip("auto uses threads on one CPU")
+    uvicorn = pytest.importorskip("uvicorn")
+    import socket
+    import threading
+
+    import httpx
+
+    from webglm.serve import create_app
+
+    with PageServer() as pages:
+        cfg = load_config(None, overrides={"fetch.allow_hosts": (f"127.0.0.1:{pages.port}",),
+                                           "fetch.extract_timeout": 30.0, "generate.backend": "echo"})
+        glm = WebGLM(cfg, engine=FakeSearchEngine(_serve(pages, 6)), encoder=HashEncoder())
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        srv = uvicorn.Server(uvicorn.Config(create_app(glm), host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=srv.run, daemon=True)
+        thread.start()
+        deadline = time.time() + 30
+        while not srv.started and time.time() < deadline:
+            time.sleep(0.05)
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": "Which harbour shelters ferries?"},
+                       timeout=120)
+        assert r.status_code == 200, r.text
+        glm._workers._starter.join(60)
+        pids = list(glm._workers.pool()._processes)
+        assert pids and all(_alive(p) for p in pids)
+        srv.should_exit = True
+        thread.join(timeout=60)
+    assert not thread.is_alive() and not any(_alive(p) for p in pids)
