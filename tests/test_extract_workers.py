@@ -195,3 +195,28 @@ def test_the_server_stops_the_workers_when_it_shuts_down():
         srv.should_exit = True
         thread.join(timeout=60)
     assert not thread.is_alive() and not any(_alive(p) for p in pids)
+
+
+KILLED = """
+import importlib, os, signal, sys
+pools = importlib.import_module("webglm.retriever.pools")
+pool = pools.lease_pool(2)
+print(" ".join(str(p) for p in pool._processes), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_workers_exit_when_their_process_is_killed(tmp_path):
+    # a worker blocks on a queue it holds both ends of: without its watch it would wait forever
+    # (and, holding the script's stdout, keep this run waiting for the output until the timeout)
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == -9, done.stderr
+    pids = [int(p) for p in done.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)

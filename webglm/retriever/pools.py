@@ -8,11 +8,16 @@ hands out a pool that lives until the process exits.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from .extract import _LEASES, _PINNED, _POOLS_LOCK, _PROCESS_POOLS, _warn_once, warm_up
+
+WATCH_SECONDS = 1.0  # how often a worker checks that the process it serves is alive
 
 
 
@@ -79,7 +84,7 @@ def is_current(pool: Executor) -> bool:
 def _start_pool(workers: int) -> ProcessPoolExecutor:
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=warm_up)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=worker_start, initargs=(os.getpid(),))
     main = sys.modules.get("__main__")
     saved: dict[str, object] = {k: main.__dict__[k] for k in ("__spec__", "__file__") if main and k in main.__dict__}
     try:
@@ -97,3 +102,31 @@ def _start_pool(workers: int) -> ProcessPoolExecutor:
     for job in jobs:
         job.result()
     return pool
+
+
+def worker_start(owner: int) -> None:
+    """Initializer of each worker: warm the extractor up, and exit once ``owner`` is gone.
+
+    A worker blocks on its task queue, whose write end it holds itself, so it never sees its
+    owner die: after a SIGKILL or an abort of the owner it would wait forever. It checks instead.
+    """
+    warm_up()
+    threading.Thread(target=_watch, args=(owner,), name="webglm-extract-watch", daemon=True).start()
+
+
+def _watch(owner: int) -> None:
+    while _alive(owner):
+        time.sleep(WATCH_SECONDS)
+    os._exit(0)  # nothing to flush: the worker's results had nobody left to read them
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # gone, or the id now belongs to another user
+        return False
+    try:  # a killed owner nobody reaped yet is a zombie: gone too
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (not Linux): kill(0) said it exists
+        return True
