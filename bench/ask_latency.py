@@ -2,6 +2,7 @@
 
     python bench/ask_latency.py [--questions 20] [--candidates 1] [--out bench-ask.json]
     python bench/ask_latency.py --web PATH/TO/pages [--results 8] [--set rank.dense_budget=24]
+    python bench/ask_latency.py --chinese [--questions 20]   # the docs questions in Chinese
 
 Corpus mode (the default) asks questions about the docs/ folder. Web mode serves saved
 real web pages (a folder with pages.json and html/, as in the shared test data) from a
@@ -87,6 +88,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                     help="config override, as for `webglm ask --set` (repeatable)")
+    ap.add_argument("--chinese", action="store_true",
+                    help="corpus mode: ask ZH_QUESTIONS and count answers citing a right English page")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
@@ -135,8 +138,12 @@ def run(args, stack: contextlib.ExitStack) -> None:
     if args.web:
         questions, web_overrides, before, targets = _web_setup(args, stack)
         overrides.update(web_overrides)
+    elif args.chinese:
+        questions = [q for q, _pages in ZH_QUESTIONS * 3][: args.questions]
     else:
         questions = (QUESTIONS * 3)[: args.questions]
+    right = dict(ZH_QUESTIONS) if args.chinese else {}
+    cited_right = 0
     overrides.update(parse_sets(args.set))
     cfg = load_config(overrides=overrides)
     glm = WebGLM(cfg, corpus=None if args.web else args.corpus)
@@ -174,6 +181,9 @@ def run(args, stack: contextlib.ExitStack) -> None:
                 per_stage.setdefault(stage, []).append(sec)
         refs = {r.index for r in ans.references}
         cited_ok += bool(ans.citations) and set(ans.citations) <= refs
+        if right:  # a cited reference from one of the question's English pages (not docs/zh/)
+            pages = {r.index: r.passage.url.split("#", 1)[0].split("docs/", 1)[-1] for r in ans.references}
+            cited_right += any(pages.get(n) in right[q] for n in ans.citations)
     glm.close()  # stops the extraction worker processes
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
@@ -191,6 +201,7 @@ def run(args, stack: contextlib.ExitStack) -> None:
         "answers_with_valid_citations": cited_ok,
         "abstained": abstained,
         "quoted_by_extractive_fallback": quoted,
+        **({"cited_a_right_english_page": cited_right} if right else {}),
         **({"own_page_in_references": target_referenced, "own_page_cited": target_cited} if targets else {}),
         "passages_per_question_p50": percentile([float(n) for n in passages], 50) if passages else None,
         "passages_encoded_p50": percentile([float(n) for n in encoded], 50) if encoded else None,

@@ -179,3 +179,13 @@ def test_chinese_corpora_are_not_translated_for():
     mask = foreign_mask(SECURITY_ZH, texts + ["The fetcher refuses private addresses."], RankConfig())
     assert mask is not None and mask.tolist() == [False, False, False, True]
     assert foreign_mask("How is fetching kept safe?", texts + ["Safe."], RankConfig()) is None
+
+
+
+def test_a_stray_english_passage_in_a_chinese_corpus_is_not_translated_for():
+    from webglm.contriever.crosslingual import foreign_mask
+
+    chinese = [f"第{i}段：北京是中国的首都，也是文化中心。" for i in range(40)]
+    bibliography = "The fetcher refuses private addresses and checks every redirect again."
+    assert foreign_mask(SECURITY_ZH, chinese + [bibliography], RankConfig()) is None  # 1 in 41: under 5%
+    assert foreign_mask(SECURITY_ZH, chinese[:10] + [bibliography], RankConfig()) is not None  # 1 in 11

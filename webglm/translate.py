@@ -122,9 +122,11 @@ def translated_words(question: str) -> list[tuple[str, tuple[str, ...]]]:
     skip = stopwords("zh")
     out: list[tuple[str, tuple[str, ...]]] = []
     for word in segment(question):
-        if word in skip:
+        if word in skip or len(word) == 1:
+            # a lone character is a fragment the dictionary had no word for (names: 邹游 is
+            # 邹 + 游, "swim, travel"), and its glosses matched unrelated English passages
             continue
-        terms = _terms(glosses(word)[: SENSES if len(word) > 1 else 2])
+        terms = _terms(glosses(word)[:SENSES])
         if len(word) > 1 and len(terms) < 2:
             # a one-word gloss is often the narrowest sense (抓取: "seize"); each character's
             # first senses bring the everyday ones back (取: "take, get, choose, fetch")

@@ -187,7 +187,10 @@ class CorpusIndex:
         translated = None
         if tr is not None:  # the translation's BM25 candidates join the question's own
             t_lexical = tr.lexical(self.lexical)
-            more = np.argsort(-t_lexical, kind="stable")[: cfg.prefilter]
+            # only passages the translation matched: padding with unmatched ones would change
+            # the candidate set, and with it MMR's relevance scale, for every question
+            matched = np.flatnonzero(t_lexical > 0)
+            more = matched[np.argsort(-t_lexical[matched], kind="stable")[: cfg.prefilter]]
             ids = np.fromiter(dict.fromkeys([*map(int, ids), *map(int, more)]), dtype=np.int64)
             translated = (t_lexical[ids], tr.foreign[ids])
         vecs = self.vectors(ids)
