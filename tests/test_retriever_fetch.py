@@ -214,7 +214,7 @@ async def test_user_agent_and_concurrency(pages):
     assert len(result.pages) == 8
     agents = {r[2].get("User-Agent") for r in pages.requests}
     assert agents == {FetchConfig().user_agent}
-    assert pages.peak_in_flight == 2  # per_host caps the requests in flight, and both slots were used
+    assert pages.most_at_once() == 2  # per_host caps the requests in flight, and both slots were used
 
 
 def test_fetcher_reused_across_event_loops_and_per_host_limit():

@@ -66,11 +66,13 @@ class _Handler(BaseHTTPRequestHandler):
             owner.requests.append((self.command, parts.path, dict(self.headers)))
             owner.in_flight += 1
             owner.peak_in_flight = max(owner.peak_in_flight, owner.in_flight)
+        start = time.monotonic()
         try:
             owner.handle(self, parts.path, query)
         finally:
             with owner.lock:
                 owner.in_flight -= 1
+                owner.spans.append((start, time.monotonic()))
 
     do_GET = _dispatch
     do_POST = _dispatch
@@ -100,10 +102,25 @@ class LocalServer:
         self.connections = 0
         self.in_flight = 0
         self.peak_in_flight = 0  # most requests handled at once: what a client's limits allowed
+        self.spans: list[tuple[float, float]] = []  # (start, end) of every handled request, monotonic
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self._server: _Server | None = None
+
+    def most_at_once(self, slack: float = 0.05) -> int:
+        """Most requests handled at once, not counting overlaps shorter than ``slack`` seconds.
+
+        ``peak_in_flight`` also counts the instant between a response's last byte and its
+        handler returning, in which the client may already have sent its next request.
+        """
+        with self.lock:
+            edges = [(s, 1) for s, _ in self.spans] + [(e - slack, -1) for _, e in self.spans]
+        most = now = 0
+        for _, step in sorted(edges):  # at equal times an end (-1) sorts before a start
+            now += step
+            most = max(most, now)
+        return most
 
     @property
     def url(self) -> str:
