@@ -185,37 +185,23 @@ def test_no_worker_outlives_the_process(tmp_path, ending):
 def test_the_server_stops_the_workers_when_it_shuts_down():
     if workers_mod.usable_cpus() < 2:
         pytest.skip("auto uses threads on one CPU")
-    uvicorn = pytest.importorskip("uvicorn")
-    import socket
-    import threading
-
+    pytest.importorskip("uvicorn")
     import httpx
 
     from webglm.serve import create_app
+    from webglm.serve.testing import running
 
     with PageServer() as pages:
         cfg = load_config(None, overrides={"fetch.allow_hosts": (f"127.0.0.1:{pages.port}",),
                                            "fetch.extract_timeout": 30.0, "generate.backend": "echo"})
         glm = WebGLM(cfg, engine=FakeSearchEngine(_serve(pages, 6)), encoder=HashEncoder())
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        srv = uvicorn.Server(uvicorn.Config(create_app(glm), host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=srv.run, daemon=True)
-        thread.start()
-        deadline = time.time() + 30
-        while not srv.started and time.time() < deadline:
-            time.sleep(0.05)
-        r = httpx.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": "Which harbour shelters ferries?"},
-                       timeout=120)
-        assert r.status_code == 200, r.text
-        glm._workers._starter.join(60)
-        pids = list(glm._workers.pool()._processes)
-        assert pids and all(_alive(p) for p in pids)
-        srv.should_exit = True
-        thread.join(timeout=60)
-    assert not thread.is_alive() and not any(_alive(p) for p in pids)
+        with running(create_app(glm), cfg.serve) as url:  # raises if the server does not stop
+            r = httpx.post(f"{url}/v1/ask", json={"question": "Which harbour shelters ferries?"}, timeout=120)
+            assert r.status_code == 200, r.text
+            glm._workers._starter.join(60)
+            pids = list(glm._workers.pool()._processes)
+            assert pids and all(_alive(p) for p in pids)
+    assert not any(_alive(p) for p in pids)
 
 
 KILLED = """

@@ -130,19 +130,26 @@ def test_phrase_of_the_wrong_kind_is_refused():
     assert cand.finish_reason == EXTRACTIVE_FALLBACK  # a place is no answer to "when"
 
 
-@pytest.mark.slow
-def test_packaged_model_short_answer_is_confirmed_by_its_cited_reference():
-    pytest.importorskip("llama_cpp")
+def _packaged_backend(gen):
+    """The packaged SmolLM2 through llama.cpp, loaded (the test skips where it cannot load)."""
     from webglm.errors import ModelError
     from webglm.generator.backends import make_backend
-    from webglm.generator.citations import find_citations, strip_citations
 
-    gen = GenerateConfig(n_threads=1)
     try:
         backend = make_backend(gen)
         backend.load()
     except ModelError as exc:
         pytest.skip(f"default model unavailable: {exc}")
+    return backend
+
+
+@pytest.mark.slow
+def test_packaged_model_short_answer_is_confirmed_by_its_cited_reference():
+    pytest.importorskip("llama_cpp")
+    from webglm.generator.citations import find_citations, strip_citations
+
+    gen = GenerateConfig(n_threads=1)
+    backend = _packaged_backend(gen)
     w = AnswerWriter(backend, gen, encoder=HashEncoder())
     for question in ("when was the titanic started to be built", "who built the titanic"):
         [cand] = w.write(question, refs())
@@ -221,17 +228,11 @@ def test_grammar_setting_reaches_the_backend():
 @pytest.mark.slow
 def test_packaged_model_under_the_span_grammar_copies_a_run_of_words():
     pytest.importorskip("llama_cpp")
-    from webglm.errors import ModelError
-    from webglm.generator.backends import make_backend
     from webglm.generator.base import SamplingParams
     from webglm.generator.short import normalize, span_grammar
 
     gen = GenerateConfig(n_threads=1)
-    try:
-        backend = make_backend(gen)
-        backend.load()
-    except ModelError as exc:
-        pytest.skip(f"default model unavailable: {exc}")
+    backend = _packaged_backend(gen)
     sents = TITANIC.split(". ")
     prompt = short_prompt("what did the ship do in 1912", sents)
     free = backend.generate(prompt, 1, SamplingParams(16, 0.0))[0].text

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from _lang import EnglishOnly
 from webglm.config import GenerateConfig, RankConfig, WebGLMConfig
 from webglm.contriever.encoders import model_prefixes
 from webglm.contriever.index import CorpusIndex
@@ -97,27 +98,16 @@ def test_squad_loader_corpus_and_metrics(tmp_path):
     assert score_row(english, "short")["in_question_language"] == 0.0
 
 
-class _EnglishOnly:
-    """Dense scores that prefer the wrong passage, from an encoder that knows only English."""
-
-    model_id = "english-only"
-    languages = ("en",)
-
-    def encode(self, texts, kind="passage"):
-        return np.asarray([[1.0, 0.0] if kind == "query" or "天气" in t else [0.0, 1.0] for t in texts],
-                          dtype=np.float32)
-
-
 def test_encoder_that_does_not_know_the_language_does_not_order_the_results():
     passages = [Passage("a", "北京今天的天气晴朗。", "u1", "天气"),
                 Passage("b", "webglm 抓取网页时只连接公网地址，以保证安全。", "u2", "安全")]
-    index = CorpusIndex.build(passages, _EnglishOnly(), RankConfig(min_score=0.0, top_k=1))
+    index = CorpusIndex.build(passages, EnglishOnly(), RankConfig(min_score=0.0, top_k=1))
     assert index.rank("webglm 如何保证网页抓取的安全？").references[0].passage.id == "b"
-    _EnglishOnly.languages = ()  # a multilingual encoder keeps its say
+    EnglishOnly.languages = ()  # a multilingual encoder keeps its say
     try:
         assert index.rank("webglm 如何保证网页抓取的安全？").references[0].passage.id == "a"
     finally:
-        _EnglishOnly.languages = ("en",)
+        EnglishOnly.languages = ("en",)
 
 
 def test_e5_folders_get_query_and_passage_prefixes(tmp_path):
@@ -174,7 +164,7 @@ ZH_CORPUS = [Passage("s", "webglm 抓取网页时只连接公网地址，并对�
              Passage("g", "锣鼓经是传统器乐的打击乐记谱方法。常用的节奏型称为「锣鼓点」。", "u4", "锣鼓经")]
 
 
-class _ConstantEnglishOnly(_EnglishOnly):
+class _ConstantEnglishOnly(EnglishOnly):
     """An English encoder for which every Chinese text looks alike (cosine 1), as MiniLM nearly does."""
 
     def encode(self, texts, kind="passage"):

@@ -1,18 +1,14 @@
 """`webglm serve`: a real uvicorn server on loopback, driven over HTTP with httpx."""
 
 import json
-import socket
-import threading
-import time
 
 import httpx
 import pytest
 
 pytest.importorskip("uvicorn")
-import uvicorn  # noqa: E402
-
 from webglm import WebGLM, load_config  # noqa: E402
 from webglm.serve import create_app  # noqa: E402
+from webglm.serve.testing import running  # noqa: E402
 from webglm.testing import HashEncoder  # noqa: E402
 from webglm.types import Answer, from_dict  # noqa: E402
 
@@ -27,19 +23,8 @@ def server(tmp_path, monkeypatch):
     cfg = load_config(overrides={"generate.backend": "echo"})
     glm = WebGLM(cfg, corpus=corpus, encoder=HashEncoder())
     glm.load()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    srv = uvicorn.Server(uvicorn.Config(create_app(glm), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with running(create_app(glm), cfg.serve) as url:
+        yield url
 
 
 def test_ask_endpoint(server):

@@ -21,7 +21,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running(app, cfg, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve ``app`` with the server limits of ``cfg`` (a ServeConfig) in a thread; yields
-    the base URL and stops the server afterwards."""
+    the base URL, then stops the server and raises if it does not stop."""
     import uvicorn
 
     from .app import uvicorn_config
@@ -40,7 +40,9 @@ def running(app, cfg, host: str = "127.0.0.1") -> Iterator[str]:
         yield f"http://{host}:{config.port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=15)
+        thread.join(timeout=60)
+    if thread.is_alive():
+        raise RuntimeError("the test server did not stop within 60 s")
 
 
 class SlowBackend(EchoBackend):
